@@ -22,12 +22,12 @@ find_python() {
   done
   # pyenv keeps interpreters it does not put on PATH.
   local pyenv_root="${PYENV_ROOT:-${HOME}/.pyenv}"
-  for candidate in $(ls -d "${pyenv_root}"/versions/3.* 2>/dev/null | sort -V -r); do
-    if is_python_312_plus "${candidate}/bin/python"; then
+  while read -r candidate; do
+    if [[ -x "${candidate}/bin/python" ]] && is_python_312_plus "${candidate}/bin/python"; then
       echo "${candidate}/bin/python"
       return 0
     fi
-  done
+  done < <(printf '%s\n' "${pyenv_root}"/versions/3.* | sort -V -r)
   return 1
 }
 

@@ -13,10 +13,11 @@ description:
   - Polls a program managed by supervisord until its health check passes.
   - The health check is an HTTP URL answering with an expected status, or a TCP port accepting connections.
   - Fails at once, with the tail of the program's log, when the program leaves the running states
-    (it exited, is backing off after a crash, or is fatal), instead of waiting for the timeout.
+    (it exited, is backing off after a crash, or is fatal) or when supervisord restarted it during the wait
+    (its process id changed), instead of waiting for the timeout.
   - On timeout, fails with the tail of the program's log as well.
 author:
-  - mlops.mlflow contributors
+  - mlops.mlflow maintainers (@mlops-mlflow)
 options:
   name:
     description: Name of the supervisord program.
@@ -102,11 +103,14 @@ DEAD_STATES = frozenset(("STOPPED", "EXITED", "FATAL", "BACKOFF", "UNKNOWN"))
 
 
 def parse_program_state(status_output):
-    """Return the state word of `supervisorctl status NAME` output, or UNKNOWN."""
-    fields = status_output.split()
-    if len(fields) >= 2 and fields[1].isupper():
-        return fields[1]
-    return "UNKNOWN"
+    """Return (state, pid) from `supervisorctl status NAME` output; ("UNKNOWN", None) if unreadable."""
+    fields = status_output.replace(",", " ").split()
+    if len(fields) < 2 or not fields[1].isupper():
+        return "UNKNOWN", None
+    pid = None
+    if len(fields) >= 4 and fields[2] == "pid" and fields[3].isdigit():
+        pid = int(fields[3])
+    return fields[1], pid
 
 
 def http_healthy(url, status_codes):
@@ -135,10 +139,11 @@ class ProgramWaiter:
 
     def program_state(self):
         rc, out, err = self.module.run_command(self.base_command + ["status", self.params["name"]])
-        if "no such process" in (out + err).lower():
+        if "no such process" in out.lower():
             self.module.fail_json(msg="supervisord has no program named %s" % self.params["name"])
-        if "refused connection" in (out + err).lower() or ("unix://" in (out + err) and rc != 0 and not out.strip()):
-            self.module.fail_json(msg="supervisord is not running (supervisorctl: %s)" % (err or out).strip())
+        # supervisorctl exits 4 when it cannot reach supervisord.
+        if rc == 4:
+            self.module.fail_json(msg="supervisord is not running: %s" % (err or out).strip())
         return parse_program_state(out)
 
     def log_tail(self):
@@ -168,10 +173,14 @@ class ProgramWaiter:
         name = self.params["name"]
         started = time.monotonic()
         deadline = started + self.params["timeout"]
+        first_pid = None
         while True:
-            state = self.program_state()
+            state, pid = self.program_state()
             if state in DEAD_STATES:
                 self.fail_with_log("Program %s is %s: it exited instead of starting" % (name, state), state, started)
+            first_pid = first_pid or pid
+            if pid and pid != first_pid:
+                self.fail_with_log("Program %s restarted while starting: it crashed" % name, state, started)
             if state == "RUNNING" and self.healthy():
                 return state, round(time.monotonic() - started, 1)
             if time.monotonic() > deadline:

@@ -1,0 +1,33 @@
+# Entry points. `make deploy` and `make test` are the README's two commands.
+SHELL := /bin/bash
+# Molecule and the tests call ansible-playbook by name: use the checkout's .venv.
+export PATH := $(CURDIR)/.venv/bin:$(PATH)
+
+MOLECULE_SCENARIOS := local_services
+
+.PHONY: setup deploy test lint sanity pytest molecule lock
+
+setup:
+	scripts/setup.sh
+
+deploy: setup
+	ansible-playbook playbooks/site.yml
+
+test: setup lint sanity pytest molecule
+
+lint: setup
+	ansible-lint
+
+sanity: setup
+	scripts/sanity.sh
+
+pytest: setup
+	python -m pytest
+
+molecule: setup
+	for scenario in $(MOLECULE_SCENARIOS); do molecule test -s $$scenario || exit 1; done
+
+# Regenerate constraints.txt after changing requirements.txt.
+lock: setup
+	{ echo '# Full lock of requirements.txt (pip freeze on Python 3.12+); regenerate with `make lock`.'; \
+	  python -m pip freeze --exclude-editable; } > constraints.txt
