@@ -1,0 +1,47 @@
+"""A second run of the local stack changes nothing and restarts nothing."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from tests.ansible_runner import run_playbook
+from tests.conftest import STATE_DIR
+
+pytestmark = pytest.mark.harness
+
+SUPERVISOR_CONFIG = STATE_DIR / "supervisor" / "supervisord.conf"
+
+
+def _program_pids() -> dict[str, int]:
+    supervisorctl = next((Path.home() / ".cache" / "mlops-mlflow" / "supervisor").glob("*/venv/bin/supervisorctl"))
+    status = subprocess.run(
+        [supervisorctl, "-c", SUPERVISOR_CONFIG, "status"], capture_output=True, text=True, check=True
+    ).stdout
+    return {name: int(pid) for name, pid in re.findall(r"^(\S+)\s+RUNNING\s+pid (\d+)", status, re.MULTILINE)}
+
+
+def test_second_run_changes_nothing_and_restarts_nothing(local_stack):
+    before = _program_pids()
+    assert set(before) == {"postgresql", "keycloak", "minio"}
+    result = run_playbook("playbooks/local_services.yml")
+    assert result.returncode == 0, result.output[-3000:]
+    assert result.recap()["changed"] == 0
+    assert _program_pids() == before
+
+
+def test_check_mode_on_the_running_stack_reports_no_change(local_stack):
+    result = run_playbook("playbooks/local_services.yml", "--check", "--diff")
+    assert result.returncode == 0, result.output[-3000:]
+    assert result.recap()["changed"] == 0
+
+
+def test_admin_passwords_are_private_files(local_stack):
+    secrets = STATE_DIR / "secrets"
+    assert (secrets.stat().st_mode & 0o777) == 0o700
+    for name in ("postgresql_admin_password", "keycloak_admin_password", "minio_root_password"):
+        assert ((secrets / name).stat().st_mode & 0o777) == 0o600
+        assert len((secrets / name).read_text().strip()) == 32
