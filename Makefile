@@ -15,7 +15,9 @@ deploy: setup
 
 test: setup lint sanity pytest molecule
 
+# ansible-lint installs a copy of the collection into .ansible/ and would keep using a stale one.
 lint: setup
+	rm -rf .ansible
 	ansible-lint
 
 sanity: setup
