@@ -15,7 +15,8 @@ pytestmark = pytest.mark.harness
 
 
 def test_setup_names_the_missing_interpreter(tmp_path):
-    if subprocess.run(["/usr/bin/python3", "-c", "import sys; sys.exit(sys.version_info >= (3, 12))"]).returncode:
+    system_python = ["/usr/bin/python3", "-c", "import sys; sys.exit(sys.version_info >= (3, 12))"]
+    if subprocess.run(system_python, check=False).returncode:
         pytest.skip("/usr/bin/python3 is already 3.12 or newer on this machine")
     # A checkout without .venv, on a PATH and pyenv root where only the system Python (< 3.12) exists.
     (tmp_path / "scripts").mkdir()
@@ -26,6 +27,7 @@ def test_setup_names_the_missing_interpreter(tmp_path):
         capture_output=True,
         text=True,
         timeout=60,
+        check=False,
     )
     assert result.returncode == 1
     assert "no Python 3.12 or newer found" in result.stderr
