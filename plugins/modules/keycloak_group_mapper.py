@@ -1,0 +1,210 @@
+#!/usr/bin/python
+# Copyright: mlops.mlflow contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+---
+module: keycloak_group_mapper
+short_description: Put a user's groups into a token claim, on a Keycloak client scope or client
+version_added: 0.1.0
+description:
+  - Ensures a protocol mapper of type C(oidc-group-membership-mapper) on a client scope or on a client, or its absence.
+  - Works through Keycloak's protocol-mapper endpoints, because Keycloak ignores mappers sent inside a client or
+    client-scope update.
+  - Repairs drift of the managed settings (claim name, full path, the tokens the claim goes into); other settings of
+    the mapper are left as they are.
+author:
+  - mlops.mlflow maintainers (@mlops-mlflow)
+extends_documentation_fragment:
+  - mlops.mlflow.keycloak
+options:
+  name:
+    description: Name of the mapper, unique on its client scope or client.
+    type: str
+    required: true
+  client_scope:
+    description:
+      - Name of the client scope that holds the mapper.
+      - Exactly one of O(client_scope) and O(client_id) is required.
+    type: str
+  client_id:
+    description:
+      - C(clientId) of the client that holds the mapper.
+      - Exactly one of O(client_scope) and O(client_id) is required.
+    type: str
+  claim_name:
+    description: Name of the claim that carries the groups.
+    type: str
+    default: groups
+  full_path:
+    description: Put full group paths (V(/mlflow-users)) instead of plain names (V(mlflow-users)) into the claim.
+    type: bool
+    default: false
+  id_token:
+    description: Add the claim to the ID token.
+    type: bool
+    default: true
+  access_token:
+    description: Add the claim to the access token.
+    type: bool
+    default: true
+  userinfo:
+    description: Add the claim to the userinfo answer.
+    type: bool
+    default: true
+  state:
+    description: Whether the mapper should exist.
+    type: str
+    choices: [present, absent]
+    default: present
+attributes:
+  check_mode:
+    description: Reports the change it would make without making it.
+    support: full
+  diff_mode:
+    description: Returns the managed settings before and after the change (never a secret).
+    support: full
+"""
+
+EXAMPLES = r"""
+- name: Put plain group names into the groups claim of the groups client scope
+  mlops.mlflow.keycloak_group_mapper:
+    auth_keycloak_url: http://127.0.0.1:8080
+    auth_username: admin
+    auth_password: "{{ keycloak_admin_password }}"
+    realm: mlflow
+    client_scope: groups
+    name: groups
+    claim_name: groups
+    full_path: false
+
+- name: Remove a group mapper from a client
+  mlops.mlflow.keycloak_group_mapper:
+    auth_keycloak_url: http://127.0.0.1:8080
+    auth_username: admin
+    auth_password: "{{ keycloak_admin_password }}"
+    realm: mlflow
+    client_id: mlflow
+    name: groups
+    state: absent
+"""
+
+RETURN = r"""
+mapper:
+  description: The mapper after the run (what it would be, in check mode); empty when absent.
+  returned: always
+  type: dict
+  sample:
+    id: 5c0a6f7e-2f4b-4f8e-9d55-3e4f0f9c1a2b
+    name: groups
+    protocol: openid-connect
+    protocolMapper: oidc-group-membership-mapper
+    config:
+      claim.name: groups
+      full.path: "false"
+      id.token.claim: "true"
+      access.token.claim: "true"
+      userinfo.token.claim: "true"
+"""
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.mlops.mlflow.plugins.module_utils._keycloak import (
+    KeycloakApi,
+    differs,
+    find_by,
+    group_mapper_representation,
+    keycloak_argument_spec,
+    keycloak_module_kwargs,
+    managed_view,
+    merge,
+)
+
+
+def mapper_owner_path(api, params):
+    """The admin path of the client scope or client that holds the mapper."""
+    if params["client_scope"]:
+        scope = api.find_client_scope(params["client_scope"])
+        if scope is None:
+            api.module.fail_json(
+                msg="Client scope '%s' does not exist in realm '%s'" % (params["client_scope"], api.realm)
+            )
+        return ("client-scopes", scope["id"])
+    client = api.find_client(params["client_id"])
+    if client is None:
+        api.module.fail_json(msg="Client '%s' does not exist in realm '%s'" % (params["client_id"], api.realm))
+    return ("clients", client["id"])
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=keycloak_argument_spec(
+            name=dict(type="str", required=True),
+            client_scope=dict(type="str"),
+            client_id=dict(type="str"),
+            claim_name=dict(type="str", default="groups"),
+            full_path=dict(type="bool", default=False),
+            id_token=dict(type="bool", default=True),
+            access_token=dict(type="bool", default=True),
+            userinfo=dict(type="bool", default=True),
+            state=dict(type="str", choices=["present", "absent"], default="present"),
+        ),
+        **keycloak_module_kwargs(),
+    )
+    params = module.params
+    if bool(params["client_scope"]) == bool(params["client_id"]):
+        module.fail_json(msg="Exactly one of client_scope and client_id is required")
+
+    desired = group_mapper_representation(
+        params["name"],
+        params["claim_name"],
+        params["full_path"],
+        params["id_token"],
+        params["access_token"],
+        params["userinfo"],
+    )
+    api = KeycloakApi(module)
+    api.require_realm()
+    owner = mapper_owner_path(api, params)
+    models_path = api.realm_path(*owner) + "/protocol-mappers/models"
+    current = find_by(api.request("GET", models_path) or [], "name", params["name"])
+
+    if params["state"] == "absent":
+        changed = current is not None
+        if changed and not module.check_mode:
+            api.request("DELETE", "%s/%s" % (models_path, current["id"]))
+        module.exit_json(
+            changed=changed, mapper={}, diff=dict(before=managed_view(current, desired), after={})
+        )
+
+    if current is not None and current.get("protocolMapper") != desired["protocolMapper"]:
+        module.fail_json(
+            msg="Mapper '%s' exists with type %s, not %s: remove it first"
+            % (params["name"], current.get("protocolMapper"), desired["protocolMapper"])
+        )
+
+    if current is None:
+        after = desired
+        if not module.check_mode:
+            api.request("POST", models_path, desired)
+            after = find_by(api.request("GET", models_path) or [], "name", params["name"])
+        changed = True
+    elif differs(current, desired):
+        after = merge(current, desired)
+        if not module.check_mode:
+            api.request("PUT", "%s/%s" % (models_path, current["id"]), after)
+        changed = True
+    else:
+        after = current
+        changed = False
+    module.exit_json(
+        changed=changed,
+        mapper=after,
+        diff=dict(before=managed_view(current, desired), after=managed_view(after, desired)),
+    )
+
+
+if __name__ == "__main__":
+    main()

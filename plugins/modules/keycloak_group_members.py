@@ -1,0 +1,140 @@
+#!/usr/bin/python
+# Copyright: mlops.mlflow contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+---
+module: keycloak_group_members
+short_description: Add existing Keycloak users to a group, or remove them from it
+version_added: 0.1.0
+description:
+  - Makes the listed users members of a top-level group (V(present)) or not members (V(absent)).
+  - Members that are not listed are left alone.
+  - The users and the group must exist; the module fails naming any that do not, before changing anything.
+author:
+  - mlops.mlflow maintainers (@mlops-mlflow)
+extends_documentation_fragment:
+  - mlops.mlflow.keycloak
+options:
+  group:
+    description: Name of the top-level group.
+    type: str
+    required: true
+  members:
+    description: User names of the users to add or remove.
+    type: list
+    elements: str
+    required: true
+  state:
+    description: Whether the users should be members of the group.
+    type: str
+    choices: [present, absent]
+    default: present
+attributes:
+  check_mode:
+    description: Reports the change it would make without making it.
+    support: full
+  diff_mode:
+    description: Returns the managed settings before and after the change (never a secret).
+    support: full
+"""
+
+EXAMPLES = r"""
+- name: Let alice and bob use MLflow
+  mlops.mlflow.keycloak_group_members:
+    auth_keycloak_url: http://127.0.0.1:8080
+    auth_username: admin
+    auth_password: "{{ keycloak_admin_password }}"
+    realm: mlflow
+    group: mlflow-users
+    members: [alice, bob]
+"""
+
+RETURN = r"""
+added:
+  description: User names added to the group (or that would be, in check mode).
+  returned: always
+  type: list
+  elements: str
+  sample: [bob]
+removed:
+  description: User names removed from the group (or that would be, in check mode).
+  returned: always
+  type: list
+  elements: str
+  sample: []
+"""
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.mlops.mlflow.plugins.module_utils._keycloak import (
+    KeycloakApi,
+    keycloak_argument_spec,
+    keycloak_module_kwargs,
+)
+
+
+def find_user_ids(api, usernames):
+    """User ids by user name; fails naming the users that do not exist."""
+    ids = {}
+    for username in usernames:
+        users = api.request("GET", api.realm_path("users"), query={"username": username, "exact": "true"}) or []
+        # Keycloak stores user names in lower case.
+        match = [user for user in users if user.get("username") == username.lower()]
+        if match:
+            ids[username] = match[0]["id"]
+    missing = [username for username in usernames if username not in ids]
+    if missing:
+        api.module.fail_json(msg="User(s) %s do not exist in realm '%s'" % (", ".join(missing), api.realm))
+    return ids
+
+
+def member_ids(api, group_id):
+    members = api.request("GET", api.realm_path("groups", group_id, "members"), query={"max": "-1"}) or []
+    return {member["id"] for member in members}
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=keycloak_argument_spec(
+            group=dict(type="str", required=True),
+            members=dict(type="list", elements="str", required=True),
+            state=dict(type="str", choices=["present", "absent"], default="present"),
+        ),
+        **keycloak_module_kwargs(),
+    )
+    params = module.params
+    api = KeycloakApi(module)
+    api.require_realm()
+    group = api.find_top_level_group(params["group"])
+    if group is None:
+        module.fail_json(msg="Group '%s' does not exist in realm '%s'" % (params["group"], api.realm))
+    user_ids = find_user_ids(api, sorted(set(params["members"])))
+    current = member_ids(api, group["id"])
+    before = sorted(name for name, user_id in user_ids.items() if user_id in current)
+
+    if params["state"] == "present":
+        added = sorted(name for name, user_id in user_ids.items() if user_id not in current)
+        removed = []
+        after = sorted(user_ids)
+        method = "PUT"
+    else:
+        added = []
+        removed = before
+        after = []
+        method = "DELETE"
+    if not module.check_mode:
+        for name in added + removed:
+            api.request(method, api.realm_path("users", user_ids[name], "groups", group["id"]))
+    module.exit_json(
+        changed=bool(added or removed),
+        added=added,
+        removed=removed,
+        diff=dict(before={"members": before}, after={"members": after}),
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,268 @@
+"""The keycloak_* modules against the real Keycloak of the local stack, in a realm of their own."""
+
+from __future__ import annotations
+
+import json
+import socket
+import time
+
+import pytest
+
+from tests.ansible_runner import run_module
+from tests.integration.identity_rest import KeycloakRest, unique_name
+
+pytestmark = pytest.mark.keycloak
+
+
+@pytest.fixture(scope="module")
+def rest(keycloak_admin) -> KeycloakRest:
+    return KeycloakRest(keycloak_admin)
+
+
+@pytest.fixture(scope="module")
+def connection(keycloak_admin) -> str:
+    """Connection options, without a realm."""
+    return (
+        f"auth_keycloak_url={keycloak_admin.url} auth_realm={keycloak_admin.realm} "
+        f"auth_username={keycloak_admin.user} auth_password={keycloak_admin.password}"
+    )
+
+
+@pytest.fixture(scope="module")
+def realm(rest, connection):
+    """A realm created (in check mode first) and deleted by keycloak_realm itself."""
+    name = unique_name("modules")
+    checked = run_module("mlops.mlflow.keycloak_realm", f"{connection} realm={name}", "--check")
+    assert checked.returncode == 0, checked.output
+    assert checked.module_result["changed"] is True
+    assert not rest.realm_exists(name), "check mode must not create the realm"
+    created = run_module("mlops.mlflow.keycloak_realm", f"{connection} realm={name}")
+    assert created.returncode == 0, created.output
+    assert created.module_result["changed"] is True and rest.realm_exists(name)
+    try:
+        yield name
+        removed = run_module("mlops.mlflow.keycloak_realm", f"{connection} realm={name} state=absent")
+        assert removed.returncode == 0, removed.output
+        assert removed.module_result["changed"] is True
+        assert not rest.realm_exists(name)
+    finally:
+        rest.delete_realm(name)
+
+
+def module(name, args, *options):
+    result = run_module(f"mlops.mlflow.{name}", args, *options)
+    assert result.returncode == 0, result.output
+    return result.module_result
+
+
+def verbose_result(result) -> dict:
+    """The module result of a run with -v (which prints a config line before the JSON)."""
+    assert result.returncode == 0, result.output
+    document = json.loads(result.output[result.output.index("{"):])
+    return document["plays"][0]["tasks"][0]["hosts"]["localhost"]
+
+
+def test_realm_module_is_idempotent(connection, realm):
+    assert module("keycloak_realm", f"{connection} realm={realm}")["changed"] is False
+
+
+def test_group_mapper_lifecycle_on_a_client_scope(rest, connection, realm):
+    base = f"{connection} realm={realm}"
+    scope = unique_name("scope")
+    assert module("keycloak_client_scope", f"{base} name={scope}")["changed"] is True
+    assert module("keycloak_client_scope", f"{base} name={scope}")["changed"] is False
+    mapper = f"{base} client_scope={scope} name=groups claim_name=groups"
+
+    checked = module("keycloak_group_mapper", mapper, "--check", "--diff")
+    assert checked["changed"] is True
+    assert checked["diff"]["before"] == {}
+    assert checked["diff"]["after"]["config"]["claim.name"] == "groups"
+    assert rest.scope_mapper(realm, scope, "groups") is None, "check mode must not create the mapper"
+
+    assert module("keycloak_group_mapper", mapper)["changed"] is True
+    created = rest.scope_mapper(realm, scope, "groups")
+    assert created["protocolMapper"] == "oidc-group-membership-mapper"
+    assert created["config"]["claim.name"] == "groups"
+    assert created["config"]["full.path"] == "false"
+    for token in ("id.token.claim", "access.token.claim", "userinfo.token.claim"):
+        assert created["config"][token] == "true"
+    assert module("keycloak_group_mapper", mapper)["changed"] is False
+
+    diff = module("keycloak_group_mapper", f"{mapper} full_path=true", "--check", "--diff")["diff"]
+    assert diff["before"]["config"]["full.path"] == "false"
+    assert diff["after"]["config"]["full.path"] == "true"
+    assert rest.scope_mapper(realm, scope, "groups")["config"]["full.path"] == "false"
+
+    created["config"]["claim.name"] = "drifted"
+    rest.update_scope_mapper(realm, scope, created)
+    assert module("keycloak_group_mapper", mapper)["changed"] is True
+    assert rest.scope_mapper(realm, scope, "groups")["config"]["claim.name"] == "groups"
+
+    assert module("keycloak_group_mapper", f"{mapper} state=absent", "--check")["changed"] is True
+    assert rest.scope_mapper(realm, scope, "groups") is not None
+    assert module("keycloak_group_mapper", f"{mapper} state=absent")["changed"] is True
+    assert rest.scope_mapper(realm, scope, "groups") is None
+    assert module("keycloak_group_mapper", f"{mapper} state=absent")["changed"] is False
+
+    assert module("keycloak_client_scope", f"{base} name={scope} state=absent")["changed"] is True
+    assert rest.client_scope(realm, scope) is None
+
+
+def test_group_mapper_on_a_client(rest, connection, realm):
+    base = f"{connection} realm={realm}"
+    client_id = unique_name("client")
+    module("keycloak_oidc_client", f"{base} client_id={client_id}")
+    mapper = f"{base} client_id={client_id} name=teams claim_name=teams id_token=false"
+    assert module("keycloak_group_mapper", mapper)["changed"] is True
+    client = rest.client(realm, client_id)
+    mappers = rest.call("GET", f"realms/{realm}/clients/{client['id']}/protocol-mappers/models")
+    (created,) = [mapper for mapper in mappers if mapper["name"] == "teams"]
+    assert created["config"]["claim.name"] == "teams" and created["config"]["id.token.claim"] == "false"
+    assert module("keycloak_group_mapper", mapper)["changed"] is False
+    assert module("keycloak_group_mapper", f"{mapper} state=absent")["changed"] is True
+
+
+def test_group_mapper_names_a_missing_scope_and_a_bad_target(connection, realm):
+    base = f"{connection} realm={realm} name=groups"
+    missing = run_module("mlops.mlflow.keycloak_group_mapper", f"{base} client_scope=nosuchscope")
+    assert missing.returncode != 0
+    assert missing.module_result["msg"] == f"Client scope 'nosuchscope' does not exist in realm '{realm}'"
+    both = run_module("mlops.mlflow.keycloak_group_mapper", f"{base} client_scope=a client_id=b")
+    assert both.returncode != 0
+    assert both.module_result["msg"] == "Exactly one of client_scope and client_id is required"
+
+
+def test_client_converges_and_its_secret_is_only_returned_on_request(rest, connection, realm):
+    client_id = unique_name("client")
+    args = (
+        f"{connection} realm={realm} client_id={client_id} redirect_uris=http://127.0.0.1:5000/callback "
+        "web_origins=http://127.0.0.1:5000 default_client_scopes=profile,email"
+    )
+    checked = module("keycloak_oidc_client", args, "--check")
+    assert checked["changed"] is True and rest.client(realm, client_id) is None
+
+    created = run_module("mlops.mlflow.keycloak_oidc_client", args, "-v")
+    created_result = verbose_result(created)
+    secret = rest.client_secret(realm, client_id)
+    assert len(secret) >= 32
+    assert secret not in created.output
+    assert "client_secret" not in created_result
+    client = rest.client(realm, client_id)
+    assert client["publicClient"] is False and client["standardFlowEnabled"] is True
+    assert client["directAccessGrantsEnabled"] is False
+    assert client["redirectUris"] == ["http://127.0.0.1:5000/callback"]
+    assert client["attributes"]["pkce.code.challenge.method"] == "S256"
+    assert {"profile", "email", "basic"} <= rest.default_scope_names(realm, client_id)
+
+    again = module("keycloak_oidc_client", f"{args} return_secret=true")
+    assert again["changed"] is False
+    assert again["client_secret"] == secret
+    assert rest.client_secret(realm, client_id) == secret
+
+    rotated = module("keycloak_oidc_client", f"{args} rotate_secret=true return_secret=true")
+    assert rotated["changed"] is True and rotated["secret_rotated"] is True
+    assert rotated["client_secret"] != secret
+    assert rotated["client_secret"] == rest.client_secret(realm, client_id)
+
+    assert module("keycloak_oidc_client", f"{args} state=absent")["changed"] is True
+    assert rest.client(realm, client_id) is None
+    assert module("keycloak_oidc_client", f"{args} state=absent")["changed"] is False
+
+
+def test_client_names_a_missing_default_scope(rest, connection, realm):
+    client_id = unique_name("client")
+    result = run_module(
+        "mlops.mlflow.keycloak_oidc_client",
+        f"{connection} realm={realm} client_id={client_id} default_client_scopes=profile,nosuchscope",
+    )
+    assert result.returncode != 0
+    assert result.module_result["msg"] == f"Client scope(s) nosuchscope do not exist in realm '{realm}'"
+    assert rest.client(realm, client_id) is None, "nothing is created when the input is wrong"
+
+
+def test_group_and_members(rest, connection, realm):
+    base = f"{connection} realm={realm}"
+    group = unique_name("group")
+    user = unique_name("user")
+    rest.create_user(realm, user, "unused-password-1")
+
+    assert module("keycloak_group", f"{base} name={group}", "--check")["changed"] is True
+    assert group not in rest.group_names(realm)
+    assert module("keycloak_group", f"{base} name={group}")["changed"] is True
+    assert module("keycloak_group", f"{base} name={group}")["changed"] is False
+
+    members = f"{base} group={group} members={user}"
+    checked = module("keycloak_group_members", members, "--check", "--diff")
+    assert checked["changed"] is True and checked["added"] == [user]
+    assert checked["diff"] == {"before": {"members": []}, "after": {"members": [user]}}
+    assert rest.user_group_names(realm, user) == set()
+    assert module("keycloak_group_members", members)["changed"] is True
+    assert rest.user_group_names(realm, user) == {group}
+    assert module("keycloak_group_members", members)["changed"] is False
+    assert module("keycloak_group_members", f"{members} state=absent")["removed"] == [user]
+    assert rest.user_group_names(realm, user) == set()
+
+    unknown = run_module("mlops.mlflow.keycloak_group_members", f"{base} group={group} members=nosuchuser")
+    assert unknown.returncode != 0
+    assert unknown.module_result["msg"] == f"User(s) nosuchuser do not exist in realm '{realm}'"
+
+    assert module("keycloak_group", f"{base} name={group} state=absent")["changed"] is True
+    assert group not in rest.group_names(realm)
+
+
+def test_client_credentials_log_in_and_a_wrong_secret_is_named(rest, realm):
+    client_id = unique_name("automation")
+    secret = rest.create_realm_admin_client(realm, client_id)
+    group = unique_name("group")
+    login = f"auth_keycloak_url={rest.url} auth_realm={realm} auth_client_id={client_id} realm={realm} name={group}"
+    assert module("keycloak_group", f"{login} auth_client_secret={secret}")["changed"] is True
+    assert group in rest.group_names(realm)
+
+    refused = run_module("mlops.mlflow.keycloak_group", f"{login} auth_client_secret=wrong-secret")
+    assert refused.returncode != 0
+    assert refused.module_result["msg"].startswith(
+        f"Keycloak at {rest.url} refused the credentials of client '{client_id}' in realm '{realm}' (HTTP 401"
+    )
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def test_a_wrong_admin_password_is_named(keycloak_admin, realm):
+    result = run_module(
+        "mlops.mlflow.keycloak_group",
+        f"auth_keycloak_url={keycloak_admin.url} auth_username={keycloak_admin.user} auth_password=wrong-password "
+        f"realm={realm} name=anything",
+    )
+    assert result.returncode != 0
+    message = result.module_result["msg"]
+    assert message.startswith(
+        f"Keycloak at {keycloak_admin.url} refused the credentials of user '{keycloak_admin.user}' in realm 'master'"
+    )
+    assert "Invalid user credentials" in message
+    assert "Traceback" not in result.output
+
+
+def test_a_keycloak_that_is_down_is_named_quickly(keycloak_admin):
+    url = f"http://127.0.0.1:{_free_port()}"
+    started = time.monotonic()
+    result = run_module(
+        "mlops.mlflow.keycloak_group",
+        f"auth_keycloak_url={url} auth_username=admin auth_password=x realm=mlflow name=anything",
+    )
+    assert result.returncode != 0
+    assert result.module_result["msg"] == (
+        f"Cannot reach Keycloak at {url} (connection refused): is it running, and is auth_keycloak_url right?"
+    )
+    assert "Traceback" not in result.output
+    assert time.monotonic() - started < 30
+
+
+def test_a_missing_realm_is_named(connection, keycloak_admin):
+    realm = unique_name("missing")
+    result = run_module("mlops.mlflow.keycloak_client_scope", f"{connection} realm={realm} name=groups")
+    assert result.returncode != 0
+    assert result.module_result["msg"] == f"Realm '{realm}' does not exist on Keycloak at {keycloak_admin.url}"

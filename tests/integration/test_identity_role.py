@@ -1,0 +1,216 @@
+"""The identity role against the real Keycloak of the local stack, in a realm it creates.
+
+The tests run in file order on one realm: create, members, idempotence, check mode, drift, token, rotation, teardown.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.ansible_runner import run_playbook
+from tests.integration.identity_rest import KeycloakRest, jwt_claims, unique_name
+
+pytestmark = pytest.mark.keycloak
+
+PLAYBOOKS = Path(__file__).parent / "playbooks"
+FACTS_PLAYBOOK = PLAYBOOKS / "identity_facts.yml"
+IDENTITY_PLAYBOOK = "playbooks/identity.yml"
+MLFLOW_URL = "http://127.0.0.1:5000"
+ALICE_PASSWORD = "alice-Password-1"
+
+
+@pytest.fixture(scope="module")
+def rest(keycloak_admin) -> KeycloakRest:
+    return KeycloakRest(keycloak_admin)
+
+
+@pytest.fixture(scope="module")
+def realm(rest):
+    name = unique_name("identity")
+    yield name
+    rest.delete_realm(name)
+
+
+@pytest.fixture(scope="module")
+def state() -> dict:
+    """What one test learns for the next ones (the first secret)."""
+    return {}
+
+
+def run_role(realm, *args, playbook=IDENTITY_PLAYBOOK, facts_file=None):
+    """Run the role on `realm`; with `facts_file`, through the playbook that writes the published facts there."""
+    extra = {"identity_realm": realm, "identity_mlflow_url": MLFLOW_URL}
+    if facts_file:
+        extra["identity_facts_file"] = str(facts_file)
+        playbook = FACTS_PLAYBOOK
+    return run_playbook(playbook, "-e", json.dumps(extra), *args, timeout=600)
+
+
+def members(**lists) -> tuple[str, str]:
+    return "-e", json.dumps({f"identity_{group}_members": users for group, users in lists.items()})
+
+
+def test_check_mode_on_nothing_reports_the_realm_and_creates_nothing(rest, realm):
+    result = run_role(realm, "--check", "--diff")
+    assert result.returncode == 0, result.output[-4000:]
+    assert result.recap()["changed"] == 1
+    assert f"+    realm: {realm}" in result.output
+    assert not rest.realm_exists(realm)
+
+
+def test_role_creates_everything_from_nothing(rest, realm, state, tmp_path):
+    assert not rest.realm_exists(realm)
+    facts_file = tmp_path / "facts.json"
+    result = run_role(realm, facts_file=facts_file)
+    assert result.returncode == 0, result.output[-4000:]
+    assert result.recap()["changed"] > 0
+
+    client = rest.client(realm, "mlflow")
+    assert client["publicClient"] is False
+    assert client["clientAuthenticatorType"] == "client-secret"
+    assert client["standardFlowEnabled"] is True
+    assert client["implicitFlowEnabled"] is False
+    assert client["directAccessGrantsEnabled"] is False
+    assert client["redirectUris"] == [f"{MLFLOW_URL}/callback"]
+    assert client["webOrigins"] == [MLFLOW_URL]
+    assert client["attributes"]["pkce.code.challenge.method"] == "S256"
+    assert {"groups", "profile", "email", "basic"} <= rest.default_scope_names(realm, "mlflow")
+    mapper = rest.scope_mapper(realm, "groups", "groups")
+    assert mapper["protocolMapper"] == "oidc-group-membership-mapper"
+    assert mapper["config"]["claim.name"] == "groups" and mapper["config"]["full.path"] == "false"
+    assert {"mlflow-admins", "mlflow-users"} <= rest.group_names(realm)
+
+    secret = rest.client_secret(realm, "mlflow")
+    issuer = f"http://127.0.0.1:8080/realms/{realm}"
+    assert json.loads(facts_file.read_text()) == {
+        "identity_client_id": "mlflow",
+        "identity_client_secret": secret,
+        "identity_discovery_url": f"{issuer}/.well-known/openid-configuration",
+        "identity_issuer": issuer,
+        "identity_admin_group": "mlflow-admins",
+        "identity_user_group": "mlflow-users",
+    }
+    state["secret"] = secret
+
+
+def test_listed_users_join_their_groups(rest, realm):
+    rest.create_user(realm, "alice", ALICE_PASSWORD)
+    rest.create_user(realm, "bob", "bob-Password-1")
+    result = run_role(realm, *members(user=["alice"], admin=["bob"]))
+    assert result.returncode == 0, result.output[-4000:]
+    assert result.recap()["changed"] == 1, "only the membership task changes"
+    assert rest.user_group_names(realm, "alice") == {"mlflow-users"}
+    assert rest.user_group_names(realm, "bob") == {"mlflow-admins"}
+
+
+def test_second_run_changes_nothing_keeps_the_secret_and_never_logs_it(rest, realm, state):
+    result = run_role(realm, "-v", *members(user=["alice"], admin=["bob"]))
+    assert result.returncode == 0, result.output[-4000:]
+    assert result.recap()["changed"] == 0
+    assert rest.client_secret(realm, "mlflow") == state["secret"]
+    assert state["secret"] not in result.output
+
+
+def test_check_mode_reports_the_change_shows_the_diff_and_changes_nothing(rest, realm, state):
+    result = run_playbook(
+        IDENTITY_PLAYBOOK,
+        "-e", json.dumps({"identity_realm": realm, "identity_mlflow_url": "http://127.0.0.1:5999"}),
+        "--check", "--diff",
+        timeout=600,
+    )
+    assert result.returncode == 0, result.output[-4000:]
+    assert result.recap()["changed"] == 1
+    assert "-    - http://127.0.0.1:5000/callback" in result.output
+    assert "+    - http://127.0.0.1:5999/callback" in result.output
+    assert rest.client(realm, "mlflow")["redirectUris"] == [f"{MLFLOW_URL}/callback"]
+    assert state["secret"] not in result.output
+
+
+def test_drift_is_repaired(rest, realm):
+    client = rest.client(realm, "mlflow")
+    client["redirectUris"] = ["http://127.0.0.1:5000/*"]
+    client.pop("secret", None)
+    rest.call("PUT", f"realms/{realm}/clients/{client['id']}", client)
+    mapper = rest.scope_mapper(realm, "groups", "groups")
+    mapper["config"]["claim.name"] = "drifted"
+    rest.update_scope_mapper(realm, "groups", mapper)
+
+    result = run_role(realm, *members(user=["alice"]), "-e", "identity_direct_access_grants=true")
+    assert result.returncode == 0, result.output[-4000:]
+    assert result.recap()["changed"] == 2, "the mapper and the client are repaired"
+    repaired = rest.client(realm, "mlflow")
+    assert repaired["redirectUris"] == [f"{MLFLOW_URL}/callback"]
+    assert repaired["directAccessGrantsEnabled"] is True
+    assert rest.scope_mapper(realm, "groups", "groups")["config"]["claim.name"] == "groups"
+
+
+def test_a_members_token_carries_plain_group_names(rest, realm, state):
+    tokens = rest.password_grant(realm, "mlflow", state["secret"], "alice", ALICE_PASSWORD)
+    access = jwt_claims(tokens["access_token"])
+    identity = jwt_claims(tokens["id_token"])
+    assert access["groups"] == ["mlflow-users"]
+    assert identity["groups"] == ["mlflow-users"]
+    assert access["iss"] == f"http://127.0.0.1:8080/realms/{realm}"
+
+
+def test_rotation_gives_a_new_secret_and_publishes_it(rest, realm, state, tmp_path):
+    facts_file = tmp_path / "facts.json"
+    result = run_role(
+        realm,
+        "-e", "identity_rotate_client_secret=true",
+        "-e", "identity_direct_access_grants=true",
+        facts_file=facts_file,
+    )
+    assert result.returncode == 0, result.output[-4000:]
+    new_secret = rest.client_secret(realm, "mlflow")
+    assert new_secret != state["secret"]
+    assert json.loads(facts_file.read_text())["identity_client_secret"] == new_secret
+    assert new_secret not in result.output
+
+
+def test_teardown_removes_the_client_and_keeps_realm_groups_and_users(rest, realm):
+    result = run_role(realm, playbook=PLAYBOOKS / "identity_teardown.yml")
+    assert result.returncode == 0, result.output[-4000:]
+    assert result.recap()["changed"] == 1
+    assert rest.client(realm, "mlflow") is None
+    assert rest.realm_exists(realm)
+    assert {"mlflow-admins", "mlflow-users"} <= rest.group_names(realm)
+    assert rest.user_group_names(realm, "alice") == {"mlflow-users"}
+
+
+def test_a_missing_realm_is_named_with_the_variable_that_creates_it(rest):
+    realm = unique_name("missing")
+    try:
+        result = run_role(realm, "-e", "identity_create_realm=false")
+        created = rest.realm_exists(realm)
+    finally:
+        rest.delete_realm(realm)
+    assert not created
+    assert result.returncode != 0
+    assert f"Realm '{realm}' does not exist (or is disabled) on Keycloak at http://127.0.0.1:8080" in result.output
+    assert "identity_create_realm: true" in result.output
+    assert "Ensure the groups client scope" not in result.output, "the role stops at the missing realm"
+
+
+def test_a_wrong_admin_password_is_named():
+    result = run_role(unique_name("unused"), "-e", "identity_admin_password=wrong-password")
+    assert result.returncode != 0
+    assert "refused the credentials of user 'admin' in realm 'master'" in result.output
+    assert "wrong-password" not in result.output
+    assert "Traceback" not in result.output
+
+
+def test_a_keycloak_that_is_down_is_named_quickly():
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    started = time.monotonic()
+    result = run_role(unique_name("unused"), "-e", f"identity_keycloak_url=http://127.0.0.1:{port}")
+    assert result.returncode != 0
+    assert f"Cannot reach Keycloak at http://127.0.0.1:{port} (connection refused)" in result.output
+    assert time.monotonic() - started < 60
