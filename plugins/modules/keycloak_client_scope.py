@@ -17,6 +17,7 @@ author:
   - mlops.mlflow maintainers (@mlops-mlflow)
 extends_documentation_fragment:
   - mlops.mlflow.keycloak
+  - mlops.mlflow.attributes
 options:
   name:
     description: Name of the client scope; also the scope value clients request.
@@ -34,13 +35,6 @@ options:
     type: str
     choices: [present, absent]
     default: present
-attributes:
-  check_mode:
-    description: Reports the change it would make without making it.
-    support: full
-  diff_mode:
-    description: Returns the managed settings before and after the change (never a secret).
-    support: full
 """
 
 EXAMPLES = r"""

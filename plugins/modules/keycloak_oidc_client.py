@@ -20,6 +20,7 @@ author:
   - mlops.mlflow maintainers (@mlops-mlflow)
 extends_documentation_fragment:
   - mlops.mlflow.keycloak
+  - mlops.mlflow.attributes
 options:
   client_id:
     description: C(clientId) of the client, the value applications send as C(client_id).
@@ -80,13 +81,6 @@ options:
     type: str
     choices: [present, absent]
     default: present
-attributes:
-  check_mode:
-    description: Reports the change it would make without making it.
-    support: full
-  diff_mode:
-    description: Returns the managed settings before and after the change (never a secret).
-    support: full
 """
 
 EXAMPLES = r"""

@@ -18,6 +18,7 @@ author:
   - mlops.mlflow maintainers (@mlops-mlflow)
 extends_documentation_fragment:
   - mlops.mlflow.minio
+  - mlops.mlflow.attributes
 options:
   name:
     description: Name of the bucket.
