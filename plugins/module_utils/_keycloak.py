@@ -272,6 +272,33 @@ class KeycloakApi:
         if self.request("GET", self.realm_path(), missing_ok=True) is None:
             self.module.fail_json(msg="Realm '%s' does not exist on Keycloak at %s" % (self.realm, self.url))
 
+    def converge(self, collection_path, current, desired, reread, keep_out=()):
+        """Create, update or keep one object of an admin API collection; return (changed, after).
+
+        A missing object is POSTed to `collection_path` and read back with `reread()`; a differing one gets
+        `current` merged with `desired` PUT to its item path, without the keys in `keep_out`. In check mode
+        nothing is sent and `after` is what the object would become.
+        """
+        if current is None:
+            if self.module.check_mode:
+                return True, desired
+            self.request("POST", collection_path, desired)
+            return True, reread()
+        if not differs(current, desired):
+            return False, current
+        after = merge(current, desired)
+        for key in keep_out:
+            after.pop(key, None)
+        if not self.module.check_mode:
+            self.request("PUT", "%s/%s" % (collection_path, quote(str(current["id"]), safe="")), after)
+        return True, after
+
+    def delete(self, collection_path, current):
+        """Delete `current` from `collection_path` when it exists (not in check mode); return whether it existed."""
+        if current is not None and not self.module.check_mode:
+            self.request("DELETE", "%s/%s" % (collection_path, quote(str(current["id"]), safe="")))
+        return current is not None
+
     def find_client(self, client_id):
         """The client whose clientId is `client_id`, or None."""
         clients = self.request("GET", self.realm_path("clients"), query={"clientId": client_id})

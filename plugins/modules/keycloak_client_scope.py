@@ -66,11 +66,9 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.mlops.mlflow.plugins.module_utils._keycloak import (
     KeycloakApi,
     bool_string,
-    differs,
     keycloak_argument_spec,
     keycloak_module_kwargs,
     managed_view,
-    merge,
 )
 
 
@@ -103,30 +101,22 @@ def main():
     if current is not None:
         current.pop("protocolMappers", None)
 
+    scopes_path = api.realm_path("client-scopes")
+
     if params["state"] == "absent":
-        changed = current is not None
-        if changed and not module.check_mode:
-            api.request("DELETE", api.realm_path("client-scopes", current["id"]))
+        changed = api.delete(scopes_path, current)
         module.exit_json(changed=changed, client_scope={}, diff=dict(before=managed_view(current, desired), after={}))
 
-    if current is None:
-        after = desired
-        if not module.check_mode:
-            api.request("POST", api.realm_path("client-scopes"), desired)
-            after = api.find_client_scope(params["name"])
-            after.pop("protocolMappers", None)
-        changed = True
-    elif current.get("protocol") != "openid-connect":
+    if current is not None and current.get("protocol") != "openid-connect":
         module.fail_json(msg="Client scope '%s' exists with protocol %s, not openid-connect" % (
             params["name"], current.get("protocol")))
-    elif differs(current, desired):
-        after = merge(current, desired)
-        if not module.check_mode:
-            api.request("PUT", api.realm_path("client-scopes", current["id"]), after)
-        changed = True
-    else:
-        after = current
-        changed = False
+
+    def reread():
+        created = api.find_client_scope(params["name"])
+        created.pop("protocolMappers", None)
+        return created
+
+    changed, after = api.converge(scopes_path, current, desired, reread)
     module.exit_json(
         changed=changed,
         client_scope=after,

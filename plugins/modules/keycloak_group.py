@@ -78,9 +78,7 @@ def main():
     before = {"name": current["name"], "path": current["path"]} if current else {}
 
     if module.params["state"] == "absent":
-        changed = current is not None
-        if changed and not module.check_mode:
-            api.request("DELETE", api.realm_path("groups", current["id"]))
+        changed = api.delete(api.realm_path("groups"), current)
         module.exit_json(changed=changed, group={}, diff=dict(before=before, after={}))
 
     after = current

@@ -107,13 +107,11 @@ from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.mlops.mlflow.plugins.module_utils._keycloak import (
     KeycloakApi,
-    differs,
     find_by,
     group_mapper_representation,
     keycloak_argument_spec,
     keycloak_module_kwargs,
     managed_view,
-    merge,
 )
 
 
@@ -166,9 +164,7 @@ def main():
     current = find_by(api.request("GET", models_path) or [], "name", params["name"])
 
     if params["state"] == "absent":
-        changed = current is not None
-        if changed and not module.check_mode:
-            api.request("DELETE", "%s/%s" % (models_path, current["id"]))
+        changed = api.delete(models_path, current)
         module.exit_json(
             changed=changed, mapper={}, diff=dict(before=managed_view(current, desired), after={})
         )
@@ -179,20 +175,9 @@ def main():
             % (params["name"], current.get("protocolMapper"), desired["protocolMapper"])
         )
 
-    if current is None:
-        after = desired
-        if not module.check_mode:
-            api.request("POST", models_path, desired)
-            after = find_by(api.request("GET", models_path) or [], "name", params["name"])
-        changed = True
-    elif differs(current, desired):
-        after = merge(current, desired)
-        if not module.check_mode:
-            api.request("PUT", "%s/%s" % (models_path, current["id"]), after)
-        changed = True
-    else:
-        after = current
-        changed = False
+    changed, after = api.converge(
+        models_path, current, desired, lambda: find_by(api.request("GET", models_path) or [], "name", params["name"])
+    )
     module.exit_json(
         changed=changed,
         mapper=after,

@@ -146,11 +146,9 @@ from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.mlops.mlflow.plugins.module_utils._keycloak import (
     KeycloakApi,
-    differs,
     keycloak_argument_spec,
     keycloak_module_kwargs,
     managed_view,
-    merge,
     without_secrets,
 )
 
@@ -235,24 +233,16 @@ class ClientConverger:
         current = self.api.find_client(self.params["client_id"])
         current_defaults = self.scope_names(current, "default-client-scopes")
 
-        if current is None:
-            after = desired
-            if not self.check_mode:
-                self.api.request("POST", self.api.realm_path("clients"), desired)
-                after = self.api.find_client(self.params["client_id"])
-                current_defaults = self.scope_names(after, "default-client-scopes")
-            client_changed = True
-        elif differs(current, desired):
-            after = merge(current, desired)
-            # Keycloak keeps the secret when the update carries none, and ignores mappers sent here.
-            for key in ("secret", "protocolMappers"):
-                after.pop(key, None)
-            if not self.check_mode:
-                self.api.request("PUT", self.client_path(current), after)
-            client_changed = True
-        else:
-            after = current
-            client_changed = False
+        # Keycloak keeps the secret when an update carries none, and ignores mappers sent with it.
+        client_changed, after = self.api.converge(
+            self.api.realm_path("clients"),
+            current,
+            desired,
+            lambda: self.api.find_client(self.params["client_id"]),
+            keep_out=("secret", "protocolMappers"),
+        )
+        if current is None and not self.check_mode:
+            current_defaults = self.scope_names(after, "default-client-scopes")
 
         scopes_changed = self.converge_scopes(after if "id" in after else None, scopes, current_defaults)
         defaults_after = sorted(set(current_defaults) | set(self.params["default_client_scopes"]))
@@ -275,9 +265,7 @@ class ClientConverger:
 
     def absent(self, desired):
         current = self.api.find_client(self.params["client_id"])
-        changed = current is not None
-        if changed and not self.check_mode:
-            self.api.request("DELETE", self.client_path(current))
+        changed = self.api.delete(self.api.realm_path("clients"), current)
         self.module.exit_json(changed=changed, client={}, diff=dict(before=managed_view(current, desired), after={}))
 
 
