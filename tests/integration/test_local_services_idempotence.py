@@ -45,3 +45,14 @@ def test_admin_passwords_are_private_files(local_stack):
     for name in ("postgresql_admin_password", "keycloak_admin_password", "minio_root_password"):
         assert ((secrets / name).stat().st_mode & 0o777) == 0o600
         assert len((secrets / name).read_text().strip()) == 32
+
+
+def test_a_hand_edited_supervisord_config_is_repaired_and_every_service_comes_back(local_stack):
+    original = SUPERVISOR_CONFIG.read_text()
+    SUPERVISOR_CONFIG.write_text(original + "; edited by hand\n")
+    result = run_playbook("playbooks/local_services.yml")
+    assert result.returncode == 0, result.output[-3000:]
+    assert "RUNNING HANDLER [mlops.mlflow.local_services : Reload supervisord]" in result.output
+    assert SUPERVISOR_CONFIG.read_text() == original
+    assert set(_program_pids()) == {"postgresql", "keycloak", "minio"}
+    assert run_playbook("playbooks/local_services.yml").recap()["changed"] == 0
