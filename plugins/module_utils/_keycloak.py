@@ -34,7 +34,7 @@ KEYCLOAK_REQUIRED_TOGETHER = [("auth_username", "auth_password")]
 KEYCLOAK_MUTUALLY_EXCLUSIVE = [("auth_username", "auth_client_secret")]
 
 # Keys of a client representation that must never reach module output.
-SECRET_KEYS = frozenset(("secret",))
+SECRET_KEYS = frozenset(("secret", "credentials"))
 
 
 def keycloak_argument_spec(**module_options):
