@@ -59,4 +59,4 @@ mkdir -p "${link_dir}"
 if [[ "$(readlink "${link_dir}/mlflow" 2>/dev/null)" != "../../.." ]]; then
   ln -sfn ../../.. "${link_dir}/mlflow"
 fi
-echo "setup: ready ($("${venv}/bin/ansible" --version | head -1))"
+echo "setup: ready ($("${venv}/bin/ansible" --version | sed -n 1p))"
