@@ -1,0 +1,195 @@
+"""The chart role against the real test API server, with the local stack's PostgreSQL, MinIO and Keycloak.
+
+The Community Charts chart cannot be downloaded here: the release uses the plumbing fixture chart, and the values
+the role computes for the real chart are validated against the real chart's JSON schema.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import subprocess
+import uuid
+from pathlib import Path
+
+import jsonschema
+import psycopg2
+import pytest
+import yaml
+from kubernetes import client
+
+from tests.ansible_runner import REPO_ROOT, run_playbook
+
+pytestmark = pytest.mark.kubernetes
+
+INVENTORY = REPO_ROOT / "tests" / "inventories" / "kubernetes"
+DEPLOY = "tests/integration/playbooks/chart_deploy.yml"
+# The chart's own schema, provided beside the project (third-party data, not committed here).
+SCHEMA = Path(
+    os.environ.get(
+        "MLOPS_MLFLOW_CHART_SCHEMA", "/work/shared/reference/community-charts-mlflow-1.11.5/values.schema.json"
+    )
+)
+EXPECTED_SECRETS = {
+    "mlflow-database": {"DATABASE_USERNAME", "DATABASE_PASSWORD"},
+    "mlflow-s3": {"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"},
+    "mlflow-oidc": {"OIDC_CLIENT_SECRET"},
+    "mlflow-flask-server-secret-key": {"MLFLOW_FLASK_SERVER_SECRET_KEY"},
+}
+
+
+def merged(defaults: dict, overrides: dict) -> dict:
+    """Helm's merge of user values over the chart's defaults (maps key by key, everything else replaced)."""
+    result = dict(defaults)
+    for key, value in overrides.items():
+        if isinstance(value, dict) and isinstance(result.get(key), dict):
+            result[key] = merged(result[key], value)
+        else:
+            result[key] = value
+    return result
+
+
+def validate_like_helm(values: dict) -> None:
+    """Validate as Helm does: the chart's values.yaml merged with ours, against values.schema.json."""
+    if not SCHEMA.is_file():
+        pytest.fail(f"the chart's values schema is missing at {SCHEMA} (set MLOPS_MLFLOW_CHART_SCHEMA)", pytrace=False)
+    defaults = yaml.safe_load((SCHEMA.parent / "values.yaml").read_text())
+    jsonschema.validate(merged(defaults, values), json.loads(SCHEMA.read_text()))
+
+
+def deploy(namespace: str, *args: str):
+    return run_playbook(DEPLOY, "-e", f"chart_namespace={namespace}", *args, inventory=INVENTORY)
+
+
+def read_secrets(kube_api: client.ApiClient, namespace: str) -> dict[str, dict[str, str]]:
+    core = client.CoreV1Api(kube_api)
+    found = {}
+    for name in EXPECTED_SECRETS:
+        secret = core.read_namespaced_secret(name, namespace)
+        found[name] = {key: base64.b64decode(value).decode() for key, value in (secret.data or {}).items()}
+    return found
+
+
+@pytest.fixture(scope="module")
+def deployed(local_stack, kube_cluster, kube_api):
+    """One release in a namespace of its own; the last test tears it down, the namespace goes at the end."""
+    namespace = f"mlflow-{uuid.uuid4().hex[:8]}"
+    first = deploy(namespace)
+    assert first.returncode == 0, first.output[-4000:]
+    yield namespace, first, read_secrets(kube_api, namespace)
+    client.CoreV1Api(kube_api).delete_namespace(namespace)
+
+
+def helm_values(kube_cluster, namespace: str) -> dict:
+    completed = subprocess.run(
+        [str(kube_cluster.helm), "get", "values", "mlflow", "-n", namespace, "-o", "json",
+         "--kubeconfig", str(kube_cluster.kubeconfig)],
+        capture_output=True, text=True, timeout=60, check=True,
+    )
+    return json.loads(completed.stdout)
+
+
+def test_secrets_hold_the_expected_keys(deployed):
+    _namespace, _result, secrets = deployed
+    assert {name: set(data) for name, data in secrets.items()} == EXPECTED_SECRETS
+    assert secrets["mlflow-database"]["DATABASE_USERNAME"] == "mlflow"
+    assert secrets["mlflow-s3"]["AWS_ACCESS_KEY_ID"] == "mlflow"
+    assert len(secrets["mlflow-flask-server-secret-key"]["MLFLOW_FLASK_SERVER_SECRET_KEY"]) == 64
+
+
+def test_release_values_validate_against_the_chart_schema(deployed, kube_cluster):
+    namespace, _result, secrets = deployed
+    values = helm_values(kube_cluster, namespace)
+    validate_like_helm(values)
+    key = secrets["mlflow-flask-server-secret-key"]["MLFLOW_FLASK_SERVER_SECRET_KEY"]
+    assert values["flaskServerSecretKey"] == key
+    assert values["oidcAuth"]["enabled"] is True
+    assert values["oidcAuth"]["redirectUri"] == "https://mlflow.kubernetes.test/callback"
+    assert "groups" in values["oidcAuth"]["scope"].split()
+    assert values["oidcAuth"]["groupName"] == ["mlflow-admins", "mlflow-users"]
+    assert values["oidcAuth"]["adminGroupName"] == ["mlflow-admins"]
+    assert values["oidcAuth"]["existingSecret"]["name"] == "mlflow-oidc"
+    assert values["backendStore"]["existingDatabaseSecret"]["name"] == "mlflow-database"
+    assert values["artifactRoot"]["s3"]["existingSecret"]["name"] == "mlflow-s3"
+    assert values["artifactRoot"]["proxiedArtifactStorage"] is True
+    assert values["extraEnvVars"]["MLFLOW_S3_ENDPOINT_URL"].startswith("http")
+    assert values["serverAllowedHosts"] == ["mlflow.kubernetes.test"]
+    assert int(values["extraArgs"]["workers"]) > 1
+    assert values["extraArgs"]["exposePrometheus"]
+    assert values["ingress"]["className"] == "traefik"
+    assert values["ingress"]["tls"][0]["hosts"] == ["mlflow.kubernetes.test"]
+
+
+def test_second_run_changes_nothing_and_keeps_the_secret_key(deployed, kube_api):
+    namespace, _result, secrets = deployed
+    again = deploy(namespace)
+    assert again.returncode == 0, again.output[-4000:]
+    assert again.recap()["changed"] == 0, again.output[-4000:]
+    assert read_secrets(kube_api, namespace) == secrets
+
+
+def test_render_mode_writes_values_and_manifests_without_secrets(deployed, tmp_path: Path):
+    namespace, _result, secrets = deployed
+    rendered = deploy(
+        namespace, "-e", "chart_mode=render", "-e", f"chart_render_dir={tmp_path}",
+        "-e", "chart_secret_backend=external-secrets",
+    )
+    assert rendered.returncode == 0, rendered.output[-4000:]
+    assert {path.name for path in tmp_path.iterdir()} == {
+        "values.yaml", "manifests.yaml", "middleware.yaml", "external-secrets.yaml"
+    }
+    values = yaml.safe_load((tmp_path / "values.yaml").read_text())
+    validate_like_helm(values)
+    assert "flaskServerSecretKey" not in values
+    manifests = [doc for doc in yaml.safe_load_all((tmp_path / "manifests.yaml").read_text()) if doc]
+    assert manifests and all(doc["kind"] != "Secret" for doc in manifests)
+    external = [doc for doc in yaml.safe_load_all((tmp_path / "external-secrets.yaml").read_text()) if doc]
+    assert {doc["metadata"]["name"] for doc in external} == set(EXPECTED_SECRETS)
+    everything = "".join(path.read_text() for path in tmp_path.iterdir())
+    for data in secrets.values():
+        for key, value in data.items():
+            if key != "DATABASE_USERNAME" and key != "AWS_ACCESS_KEY_ID":
+                assert value not in everything, f"the secret {key} is written in clear"
+
+
+# Runs after the tests above (file order): it removes their release.
+def test_teardown_removes_release_and_secrets_and_keeps_the_databases(deployed, kube_api, postgresql_admin):
+    namespace, _result, _secrets = deployed
+    first = run_playbook("playbooks/teardown.yml", "--tags", "chart", "-e", f"chart_namespace={namespace}",
+                         inventory=INVENTORY)
+    assert first.returncode == 0, first.output[-4000:]
+    core = client.CoreV1Api(kube_api)
+    names = {secret.metadata.name for secret in core.list_namespaced_secret(namespace).items}
+    assert not names & set(EXPECTED_SECRETS)
+    assert not any(name.startswith("sh.helm.release.v1.mlflow.") for name in names)
+    again = run_playbook("playbooks/teardown.yml", "--tags", "chart", "-e", f"chart_namespace={namespace}",
+                         inventory=INVENTORY)
+    assert again.returncode == 0 and again.recap()["changed"] == 0, again.output[-4000:]
+    with psycopg2.connect(host=postgresql_admin.host, port=postgresql_admin.port, user=postgresql_admin.user,
+                          password=postgresql_admin.password, dbname="postgres") as connection:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT datname FROM pg_database WHERE datname IN ('mlflow', 'mlflow_auth')")
+            assert sorted(row[0] for row in cursor.fetchall()) == ["mlflow", "mlflow_auth"]
+
+
+@pytest.mark.parametrize(
+    "kubeconfig_text, expected",
+    [
+        (None, "chart_kubeconfig an existing file"),
+        ("closed-port", "Cannot reach the Kubernetes API server with kubeconfig"),
+    ],
+    ids=["missing-kubeconfig", "unreachable-api-server"],
+)
+def test_cluster_errors_are_clear(local_stack, kube_cluster, tmp_path: Path, kubeconfig_text, expected):
+    kubeconfig = tmp_path / "kubeconfig"
+    if kubeconfig_text:
+        config = yaml.safe_load(kube_cluster.kubeconfig.read_text())
+        config["clusters"][0]["cluster"]["server"] = "https://127.0.0.1:1"
+        kubeconfig.write_text(yaml.safe_dump(config))
+    result = run_playbook("tests/integration/playbooks/chart_errors.yml", "-e", f"chart_kubeconfig={kubeconfig}",
+                          inventory=INVENTORY)
+    assert result.returncode != 0
+    assert expected in result.output, result.output[-3000:]
+    assert "Connection refused" in result.output or kubeconfig_text is None
+    assert "Traceback" not in result.output
