@@ -85,7 +85,7 @@ def main():
     connection = MinioConnection(module)
     steps = []
 
-    connection.call("list bucket %s" % bucket, lambda: list(connection.s3.list_objects(bucket, max_keys=1)))
+    connection.call("list bucket %s" % bucket, lambda: next(iter(connection.s3.list_objects(bucket)), None))
     steps.append("list")
     if module.check_mode:
         module.exit_json(changed=False, key="", steps=steps)
