@@ -3,7 +3,7 @@ SHELL := /bin/bash
 # Molecule and the tests call ansible-playbook by name: use the checkout's .venv.
 export PATH := $(CURDIR)/.venv/bin:$(PATH)
 
-MOLECULE_SCENARIOS := local_services local
+MOLECULE_SCENARIOS := local_services local kubernetes
 
 .PHONY: setup deploy test lint sanity pytest molecule lock
 

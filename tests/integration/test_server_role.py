@@ -14,6 +14,7 @@ from tests.conftest import STATE_DIR
 
 pytestmark = pytest.mark.e2e
 
+
 def server_pid() -> int:
     supervisor = json.loads((STATE_DIR / "endpoints.json").read_text())["supervisor"]
     status = subprocess.run(
