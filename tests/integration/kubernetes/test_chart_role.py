@@ -10,6 +10,7 @@ import base64
 import json
 import os
 import subprocess
+import time
 import uuid
 from pathlib import Path
 
@@ -193,3 +194,62 @@ def test_cluster_errors_are_clear(local_stack, kube_cluster, tmp_path: Path, kub
     assert expected in result.output, result.output[-3000:]
     assert "Connection refused" in result.output or kubeconfig_text is None
     assert "Traceback" not in result.output
+
+
+@pytest.fixture
+def optional_crds(kube_api):
+    """The Traefik, Prometheus Operator and External Secrets CRDs (schema-less stand-ins), removed afterwards."""
+    extensions = client.ApiextensionsV1Api(kube_api)
+    names = []
+    for path in sorted((REPO_ROOT / "tests" / "fixtures" / "crds").glob("*.yaml")):
+        crd = yaml.safe_load(path.read_text())
+        extensions.create_custom_resource_definition(crd)
+        names.append(crd["metadata"]["name"])
+    deadline = time.monotonic() + 60
+    while not all(
+        any(c.type == "Established" and c.status == "True"
+            for c in extensions.read_custom_resource_definition(name).status.conditions or [])
+        for name in names
+    ):
+        assert time.monotonic() < deadline, "the CRDs did not become established within 60 s"
+        time.sleep(1)
+    yield
+    for name in names:
+        extensions.delete_custom_resource_definition(name)
+
+
+def test_optional_crds_bring_middleware_service_monitor_and_external_secrets(local_stack, kube_cluster, kube_api,
+                                                                           optional_crds):
+    namespace = f"mlflow-{uuid.uuid4().hex[:8]}"
+    custom = client.CustomObjectsApi(kube_api)
+    try:
+        result = deploy(namespace, "-e", "chart_secret_backend=external-secrets")
+        assert result.returncode == 0, result.output[-4000:]
+        external = custom.list_namespaced_custom_object("external-secrets.io", "v1", namespace, "externalsecrets")
+        by_name = {item["metadata"]["name"]: item["spec"] for item in external["items"]}
+        assert set(by_name) == set(EXPECTED_SECRETS)
+        for name, keys in EXPECTED_SECRETS.items():
+            assert by_name[name]["secretStoreRef"] == {"kind": "ClusterSecretStore", "name": "vault-backend"}
+            assert {entry["secretKey"] for entry in by_name[name]["data"]} == keys
+        middleware = custom.get_namespaced_custom_object(
+            "traefik.io", "v1alpha1", namespace, "middlewares", "mlflow-forwarded-headers"
+        )
+        assert middleware["spec"]["headers"]["customRequestHeaders"] == {"X-Forwarded-Proto": "https"}
+        values = helm_values(kube_cluster, namespace)
+        validate_like_helm(values)
+        assert values["serviceMonitor"]["enabled"] is True
+        assert values["ingress"]["annotations"]["traefik.ingress.kubernetes.io/router.middlewares"] == (
+            f"{namespace}-mlflow-forwarded-headers@kubernetescrd"
+        )
+        # The operator fills the Secrets: the role writes none, and no key reaches the release values.
+        assert "flaskServerSecretKey" not in values
+        secrets = {s.metadata.name for s in client.CoreV1Api(kube_api).list_namespaced_secret(namespace).items}
+        assert not secrets & set(EXPECTED_SECRETS)
+
+        removed = run_playbook("playbooks/teardown.yml", "--tags", "chart", "-e", f"chart_namespace={namespace}",
+                               inventory=INVENTORY)
+        assert removed.returncode == 0, removed.output[-4000:]
+        assert not custom.list_namespaced_custom_object("external-secrets.io", "v1", namespace, "externalsecrets")["items"]
+        assert not custom.list_namespaced_custom_object("traefik.io", "v1alpha1", namespace, "middlewares")["items"]
+    finally:
+        client.CoreV1Api(kube_api).delete_namespace(namespace)
