@@ -249,7 +249,8 @@ def test_optional_crds_bring_middleware_service_monitor_and_external_secrets(loc
         removed = run_playbook("playbooks/teardown.yml", "--tags", "chart", "-e", f"chart_namespace={namespace}",
                                inventory=INVENTORY)
         assert removed.returncode == 0, removed.output[-4000:]
-        assert not custom.list_namespaced_custom_object("external-secrets.io", "v1", namespace, "externalsecrets")["items"]
-        assert not custom.list_namespaced_custom_object("traefik.io", "v1alpha1", namespace, "middlewares")["items"]
+        for group, version, plural in [("external-secrets.io", "v1", "externalsecrets"),
+                                       ("traefik.io", "v1alpha1", "middlewares")]:
+            assert not custom.list_namespaced_custom_object(group, version, namespace, plural)["items"], plural
     finally:
         client.CoreV1Api(kube_api).delete_namespace(namespace)
