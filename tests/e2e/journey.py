@@ -1,0 +1,216 @@
+"""The user's whole journey on the deployed MLflow, over plain HTTP and the MLflow client (no mocks).
+
+Run by extensions/molecule/local/verify.yml with the MLflow server's interpreter. The playbook creates the second
+user (in mlflow-users, never logged in to MLflow) and a test-only Keycloak client with direct access grants, and
+deletes both afterwards. Checks, in order:
+  1. the outsider's login is refused;
+  2. the user logs in through Keycloak's form, creates an access key, and with HTTP Basic creates an experiment,
+     logs params, metrics and an artifact, and registers a model version;
+  3. a Keycloak JWT of the second user is refused (401) while that user never logged in;
+  4. the second user cannot read the user's experiment (403) until its owner grants READ, then can;
+  5. the second user's Keycloak JWT works as MLFLOW_TRACKING_TOKEN with the MLflow client;
+  6. the admin sees every experiment;
+  7. an anonymous API call gets 401, /health/ready is 200, /metrics counts the requests of every worker.
+Prints "ok: ..." per check, then one JSON line: where the artifact must be in the bucket and what it holds.
+What it created in MLflow is deleted at the end; the artifact stays for the bucket check.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
+
+import requests
+from mlflow import MlflowClient
+
+from mlflow_web import TIMEOUT, Api, WebLogin, check, log, mlflow_credentials, read_secret, track_a_run, unique_name
+
+# Longer than PERMISSION_CACHE_TTL_SECONDS (30): a worker may have cached the refusal.
+PERMISSION_CHANGE_SECONDS = 45
+METRIC = "mlflow_http_request_total"
+METRIC_SAMPLE = re.compile(rf"^{METRIC}\{{[^}}]*\}} ([0-9.e+]+)$", re.MULTILINE)
+# Enough calls that 4 workers share them: one worker's own count would fall short.
+METRIC_CALLS = 24
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--mlflow-url", required=True)
+    parser.add_argument("--issuer", required=True, help="Keycloak realm URL, the issuer MLflow accepts")
+    parser.add_argument("--secrets-dir", required=True, type=Path, help="holds keycloak_user_<name>_password files")
+    parser.add_argument("--user", default="demo-user")
+    parser.add_argument("--admin", default="demo-admin")
+    parser.add_argument("--outsider", default="demo-outsider")
+    parser.add_argument("--second-user", required=True, help="a user in mlflow-users who never logged in to MLflow")
+    parser.add_argument("--second-password-file", required=True)
+    parser.add_argument("--jwt-client-id", required=True, help="a Keycloak client with direct access grants")
+    parser.add_argument("--jwt-client-secret-file", required=True)
+    parser.add_argument("--email-domain", default="example.com")
+    return parser.parse_args()
+
+
+def request_total(mlflow_url: str) -> float:
+    answer = requests.get(f"{mlflow_url}/metrics", timeout=TIMEOUT)
+    check(answer.status_code == 200, f"/metrics: HTTP {answer.status_code}")
+    samples = METRIC_SAMPLE.findall(answer.text)
+    check(bool(samples), f"/metrics has no {METRIC} samples")
+    return sum(float(sample) for sample in samples)
+
+
+class Journey:
+    """The checks in order; remembers what it created so that clean_up can delete it."""
+
+    def __init__(self, args: argparse.Namespace):
+        self.args = args
+        self.url = args.mlflow_url.rstrip("/")
+        self.name = unique_name("journey")
+        self.user_email = f"{args.user}@{args.email_domain}"
+        self.second_email = f"{args.second_user}@{args.email_domain}"
+        self.second_password = read_secret(args.second_password_file)
+        self.client = MlflowClient(tracking_uri=self.url)
+        self.keys: list[tuple[WebLogin, int]] = []
+        self.experiments: list[str] = []
+        self.model = ""
+        self.admin_api: Api | None = None
+
+    def login(self, username: str, password: str = "") -> WebLogin:
+        """Keycloak's form with the password the identity role stored, unless given one."""
+        password = password or read_secret(self.args.secrets_dir / f"keycloak_user_{username}_password")
+        return WebLogin(self.url, username, password)
+
+    def named_key(self, login: WebLogin) -> str:
+        key = login.create_named_key(self.name)
+        self.keys.append((login, key["id"]))
+        check(key["token"].startswith("mlf_"), "the access key does not start with mlf_")
+        return key["token"]
+
+    def keycloak_jwt(self) -> str:
+        """An access token of the second user, issued by the realm to the test client (password grant)."""
+        answer = requests.post(
+            f"{self.args.issuer}/protocol/openid-connect/token",
+            data={
+                "grant_type": "password",
+                "client_id": self.args.jwt_client_id,
+                "client_secret": read_secret(self.args.jwt_client_secret_file),
+                "username": self.args.second_user,
+                "password": self.second_password,
+                "scope": "openid email profile",
+            },
+            timeout=TIMEOUT,
+        )
+        check(answer.status_code == 200, f"Keycloak token: HTTP {answer.status_code} {answer.text[:200]}")
+        return answer.json()["access_token"]
+
+    def run(self) -> None:
+        self.outsider_is_refused()
+        owner_api, tracked = self.user_tracks_a_run()
+        experiment_query = {"experiment_id": tracked["experiment_id"]}
+        self.jwt_is_refused_before_first_login()
+        self.second_user_needs_a_grant(owner_api, experiment_query)
+        self.jwt_works_after_login(tracked["experiment_id"])
+        self.admin_sees_every_experiment()
+        self.service_endpoints_answer(owner_api, experiment_query)
+        print(json.dumps({"artifact_key": tracked["artifact_key"], "artifact_content": tracked["content"]}))
+
+    def outsider_is_refused(self) -> None:
+        outsider = self.login(self.args.outsider)
+        error = parse_qs(urlsplit(outsider.landing_url).query).get("error", [""])[0]
+        check(outsider.landing_path == "/oidc/ui/auth", f"the outsider landed on {outsider.landing_url}")
+        check("not allowed" in error, f"the outsider's login failed with {error!r}, not a refusal")
+        check(not outsider.status().get("authenticated"), "the outsider holds an authenticated session")
+        log(f"{self.args.outsider} is refused at login ({error})")
+
+    def user_tracks_a_run(self) -> tuple[Api, dict]:
+        user = self.login(self.args.user)
+        check(user.landing_path == "/oidc/ui/user", f"{self.args.user} landed on {user.landing_url}")
+        status = user.status()
+        check(status.get("authenticated") and status.get("username") == self.user_email, f"/auth/status: {status}")
+        user_key = self.named_key(user)
+        log(f"{self.args.user} logs in through Keycloak's form and creates an access key")
+
+        admin_key = self.named_key(self.login(self.args.admin))
+        self.admin_api = Api(self.url, basic=(f"{self.args.admin}@{self.args.email_domain}", admin_key))
+
+        content = f"artifact of {self.name}"
+        with mlflow_credentials(MLFLOW_TRACKING_USERNAME=self.user_email, MLFLOW_TRACKING_PASSWORD=user_key):
+            tracked = track_a_run(self.client, self.name, content)
+        self.experiments.append(tracked["experiment_id"])
+        self.model = self.name
+        log(f"{self.args.user} tracks a run with HTTP Basic: experiment, params, metrics, artifact, model version")
+        return Api(self.url, basic=(self.user_email, user_key)), {**tracked, "content": content}
+
+    def jwt_is_refused_before_first_login(self) -> None:
+        Api(self.url, bearer=self.keycloak_jwt()).expect(401, "POST", "experiments/search", {"max_results": 1})
+        log(f"a Keycloak JWT of {self.args.second_user} is refused (401) while that user never logged in")
+
+    def second_user_needs_a_grant(self, owner_api: Api, experiment_query: dict) -> None:
+        second = self.login(self.args.second_user, self.second_password)
+        check(second.landing_path == "/oidc/ui/user", f"{self.args.second_user} landed on {second.landing_url}")
+        second_api = Api(self.url, basic=(self.second_email, second.create_default_key()))
+        second_api.expect(403, "GET", "experiments/get", params=experiment_query)
+        check(self.name not in second_api.experiment_names(f"{self.name}%"), f"the second user lists {self.name}")
+        log(f"{self.args.second_user} cannot read {self.name} (403)")
+
+        grant = f"permissions/users/{self.second_email}/experiments/{experiment_query['experiment_id']}"
+        owner_api.expect((200, 201), "POST", grant, {"permission": "READ"})
+        seen = second_api.expect_within(PERMISSION_CHANGE_SECONDS, 200, "GET", "experiments/get", experiment_query)
+        check(seen["experiment"]["name"] == self.name, f"the second user reads {seen}")
+        second_api.expect(403, "POST", "runs/create", experiment_query)
+        log(f"once the owner grants READ, {self.args.second_user} reads {self.name} but cannot write to it")
+
+    def jwt_works_after_login(self, experiment_id: str) -> None:
+        with mlflow_credentials(MLFLOW_TRACKING_TOKEN=self.keycloak_jwt()):
+            check(self.client.get_experiment(experiment_id).name == self.name, "the JWT cannot read the experiment")
+            self.experiments.append(self.client.create_experiment(f"{self.name}-jwt"))
+        log(f"a Keycloak JWT works as MLFLOW_TRACKING_TOKEN for {self.args.second_user} once logged in")
+
+    def admin_sees_every_experiment(self) -> None:
+        expected = {self.name, f"{self.name}-jwt"}
+        seen = self.admin_api.experiment_names(f"{self.name}%")
+        check(seen == expected, f"{self.args.admin} sees {seen}, not {expected}")
+        log(f"{self.args.admin} sees every experiment, including those shared with nobody")
+
+    def service_endpoints_answer(self, owner_api: Api, experiment_query: dict) -> None:
+        Api(self.url).expect(401, "POST", "experiments/search", {"max_results": 1})
+        check(requests.get(f"{self.url}/health/ready", timeout=TIMEOUT).status_code == 200, "/health/ready")
+        before = request_total(self.url)
+        statuses = {
+            owner_api.call("GET", "experiments/get", params=experiment_query).status_code
+            for call in range(METRIC_CALLS)
+        }
+        check(statuses == {200}, f"{METRIC_CALLS} reads of {self.name} got HTTP {statuses}")
+        # Several workers answered those calls: whichever answers /metrics must count them all.
+        counted = request_total(self.url) - before
+        check(counted >= METRIC_CALLS, f"{METRIC} grew by {counted} after {METRIC_CALLS} calls")
+        log(f"anonymous API call 401, /health/ready 200, /metrics counts {METRIC} across workers")
+
+    def clean_up(self) -> None:
+        """Delete what the journey made in MLflow, as the admin; the artifact stays for the bucket check."""
+        if self.admin_api is not None:
+            admin, key = self.admin_api.session.auth
+            with mlflow_credentials(MLFLOW_TRACKING_USERNAME=admin, MLFLOW_TRACKING_PASSWORD=key):
+                for experiment_id in self.experiments:
+                    self.client.delete_experiment(experiment_id)
+                if self.model:
+                    self.client.delete_registered_model(self.model)
+            answer = self.admin_api.session.delete(
+                f"{self.url}/api/2.0/mlflow/users", json={"username": self.second_email}, timeout=TIMEOUT
+            )
+            check(answer.status_code in (200, 404), f"deleting MLflow user {self.second_email}: {answer.status_code}")
+        for login, key_id in self.keys:
+            login.delete_key(key_id)
+
+
+def main() -> None:
+    journey = Journey(parse_args())
+    try:
+        journey.run()
+    finally:
+        journey.clean_up()
+
+
+if __name__ == "__main__":
+    main()

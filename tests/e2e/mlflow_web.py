@@ -1,0 +1,179 @@
+"""The deployed MLflow as its users reach it: Keycloak's login form, access keys, the REST API, the client.
+
+Shared by the journey scripts that the Molecule scenarios run with the MLflow server's own interpreter
+(it has requests and the mlflow client). Plain HTTP, no browser.
+"""
+
+from __future__ import annotations
+
+import html
+import os
+import re
+import tempfile
+import time
+import uuid
+from contextlib import contextmanager
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import requests
+from mlflow import MlflowClient
+
+TIMEOUT = 30
+ARTIFACT_NAME = "note.txt"
+CREDENTIAL_VARIABLES = ("MLFLOW_TRACKING_USERNAME", "MLFLOW_TRACKING_PASSWORD", "MLFLOW_TRACKING_TOKEN")
+LOGIN_FORM = re.compile(r'<form[^>]*\bid="kc-form-login"[^>]*>', re.IGNORECASE)
+FORM_ACTION = re.compile(r'\baction="([^"]*)"', re.IGNORECASE)
+
+
+def unique_name(prefix: str) -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:10]}"
+
+
+def read_secret(path: str | Path) -> str:
+    return Path(path).read_text(encoding="utf-8").strip()
+
+
+def check(condition: bool, message: str) -> None:
+    """Fail the journey with a message that says what was expected (assert vanishes under python -O)."""
+    if not condition:
+        raise AssertionError(message)
+
+
+def log(message: str) -> None:
+    print(f"ok: {message}", flush=True)
+
+
+class WebLogin:
+    """One browser-like login: the cookie jar from /login to the page MLflow lands on."""
+
+    def __init__(self, mlflow_url: str, username: str, password: str):
+        self.mlflow_url = mlflow_url.rstrip("/")
+        self.username = username
+        self.session = requests.Session()
+        form_page = self.session.get(f"{self.mlflow_url}/login", timeout=TIMEOUT)
+        form_page.raise_for_status()
+        # Keycloak marks its cookies Secure even over http; a browser keeps them on 127.0.0.1, requests does not.
+        for cookie in self.session.cookies:
+            cookie.secure = False
+        form = LOGIN_FORM.search(form_page.text)
+        check(form is not None, f"no Keycloak login form at {form_page.url}")
+        action = html.unescape(FORM_ACTION.search(form.group(0)).group(1))
+        landing = self.session.post(action, data={"username": username, "password": password}, timeout=TIMEOUT)
+        landing.raise_for_status()
+        self.landing_url = landing.url
+
+    @property
+    def landing_path(self) -> str:
+        return urlsplit(self.landing_url).path
+
+    def status(self) -> dict:
+        """/auth/status: {"authenticated": true, "username": ...}; 401 without a session."""
+        answer = self.session.get(f"{self.mlflow_url}/auth/status", timeout=TIMEOUT)
+        if answer.status_code == 401:
+            return {"authenticated": False}
+        answer.raise_for_status()
+        return answer.json()
+
+    def create_named_key(self, name: str, lifetime: timedelta = timedelta(hours=1)) -> dict:
+        """An access key of its own ({"id", "token", ...}): the user's default key, which others may use, stays."""
+        expiration = (datetime.now(timezone.utc) + lifetime).isoformat()
+        answer = self.session.post(
+            f"{self.mlflow_url}/api/2.0/mlflow/users/current/tokens",
+            json={"name": name, "expiration": expiration},
+            timeout=TIMEOUT,
+        )
+        check(answer.status_code == 201, f"creating access key {name}: HTTP {answer.status_code} {answer.text[:200]}")
+        return answer.json()
+
+    def create_default_key(self) -> str:
+        """The user's default key (PATCH users/access-token, the documented call); replaces the previous one."""
+        answer = self.session.patch(f"{self.mlflow_url}/api/2.0/mlflow/users/access-token", json={}, timeout=TIMEOUT)
+        check(answer.status_code == 200, f"creating the default key: HTTP {answer.status_code} {answer.text[:200]}")
+        return answer.json()["token"]
+
+    def delete_key(self, key_id: int) -> None:
+        answer = self.session.delete(f"{self.mlflow_url}/api/2.0/mlflow/users/current/tokens/{key_id}", timeout=TIMEOUT)
+        check(answer.status_code == 200, f"deleting access key {key_id}: HTTP {answer.status_code} {answer.text[:200]}")
+
+
+class Api:
+    """MLflow's REST API with one credential: HTTP Basic (e-mail + access key), a bearer token, or none."""
+
+    def __init__(self, mlflow_url: str, basic: tuple[str, str] | None = None, bearer: str | None = None):
+        self.mlflow_url = mlflow_url.rstrip("/")
+        self.session = requests.Session()
+        if basic:
+            self.session.auth = basic
+        if bearer:
+            self.session.headers["Authorization"] = f"Bearer {bearer}"
+
+    def call(self, method: str, path: str, body: dict | None = None, params: dict | None = None) -> requests.Response:
+        return self.session.request(
+            method, f"{self.mlflow_url}/api/2.0/mlflow/{path}", json=body, params=params, timeout=TIMEOUT
+        )
+
+    def expect(self, status: int | tuple, method: str, path: str, body: dict | None = None, params: dict | None = None):
+        answer = self.call(method, path, body, params)
+        statuses = (status,) if isinstance(status, int) else status
+        check(
+            answer.status_code in statuses,
+            f"{method} {path}: expected {status}, got {answer.status_code} {answer.text[:200]}",
+        )
+        return answer.json() if answer.content else None
+
+    def expect_within(self, seconds: float, status: int, method: str, path: str, params: dict | None = None):
+        """Like expect, retried: permission decisions are cached by each worker for PERMISSION_CACHE_TTL_SECONDS."""
+        deadline = time.monotonic() + seconds
+        while True:
+            answer = self.call(method, path, params=params)
+            if answer.status_code == status or time.monotonic() > deadline:
+                break
+            time.sleep(2)
+        check(answer.status_code == status, f"{method} {path}: {answer.status_code}, not {status} within {seconds}s")
+        return answer.json()
+
+    def experiment_names(self, name_like: str) -> set[str]:
+        found = self.expect(
+            200, "POST", "experiments/search", {"max_results": 1000, "filter": f"name LIKE '{name_like}'"}
+        )
+        return {experiment["name"] for experiment in found.get("experiments", [])}
+
+
+@contextmanager
+def mlflow_credentials(**variables: str):
+    """The MLflow client reads its credentials from the environment on every request."""
+    saved = {name: os.environ.pop(name, None) for name in CREDENTIAL_VARIABLES}
+    os.environ.update(variables)
+    try:
+        yield
+    finally:
+        for name in CREDENTIAL_VARIABLES:
+            os.environ.pop(name, None)
+            if saved[name] is not None:
+                os.environ[name] = saved[name]
+
+
+def track_a_run(client: MlflowClient, experiment: str, content: str) -> dict:
+    """What a data scientist does with the client: experiment, params, metrics, an artifact, a model version."""
+    experiment_id = client.create_experiment(experiment)
+    run = client.create_run(experiment_id)
+    run_id = run.info.run_id
+    client.log_param(run_id, "alpha", "0.5")
+    client.log_metric(run_id, "rmse", 0.25)
+    with tempfile.TemporaryDirectory() as scratch:
+        artifact = Path(scratch) / ARTIFACT_NAME
+        artifact.write_text(content, encoding="utf-8")
+        client.log_artifact(run_id, str(artifact))
+        client.log_artifact(run_id, str(artifact), artifact_path="model")
+    client.set_terminated(run_id)
+
+    data = client.get_run(run_id).data
+    check(data.params == {"alpha": "0.5"} and data.metrics == {"rmse": 0.25}, f"the run holds {data}")
+    client.create_registered_model(experiment)
+    version = client.create_model_version(experiment, source=f"{run.info.artifact_uri}/model", run_id=run_id)
+    check(version.status == "READY", f"model version {version.version} is {version.status}")
+    # mlflow-artifacts:/<experiment>/<run>/artifacts: the server stores it below the bucket's artifacts/ prefix.
+    run_path = urlsplit(run.info.artifact_uri).path.strip("/")
+    return {"experiment_id": experiment_id, "run_id": run_id, "artifact_key": f"artifacts/{run_path}/{ARTIFACT_NAME}"}
