@@ -3,7 +3,8 @@ SHELL := /bin/bash
 # Molecule and the tests call ansible-playbook by name: use the checkout's .venv.
 export PATH := $(CURDIR)/.venv/bin:$(PATH)
 
-MOLECULE_SCENARIOS := local_services local kubernetes
+# teardown drops the databases and converges site.yml again at its end: it stays last.
+MOLECULE_SCENARIOS := local_services local kubernetes teardown
 
 .PHONY: setup deploy test lint sanity pytest molecule lock
 
