@@ -6,7 +6,7 @@ export PATH := $(CURDIR)/.venv/bin:$(PATH)
 # teardown drops the databases and converges site.yml again at its end: it stays last.
 MOLECULE_SCENARIOS := local_services local kubernetes teardown
 
-.PHONY: setup deploy test lint sanity pytest molecule lock
+.PHONY: setup deploy test lint sanity pytest molecule lock bench
 
 setup:
 	scripts/setup.sh
@@ -34,3 +34,7 @@ molecule: setup
 lock: setup
 	{ echo '# Full lock of requirements.txt (pip freeze on Python 3.12+); regenerate with `make lock`.'; \
 	  python -m pip freeze --exclude-editable; } > constraints.txt
+
+# Benchmarks of the deployed local stack: writes benchmarks/results/<date>.json and .md (about 10 minutes).
+bench: setup
+	python -m benchmarks.run
