@@ -218,8 +218,9 @@ def optional_crds(kube_api):
         extensions.delete_custom_resource_definition(name)
 
 
-def test_optional_crds_bring_middleware_service_monitor_and_external_secrets(local_stack, kube_cluster, kube_api,
-                                                                           optional_crds):
+def test_optional_crds_bring_middleware_service_monitor_and_external_secrets(
+    local_stack, kube_cluster, kube_api, optional_crds
+):
     namespace = f"mlflow-{uuid.uuid4().hex[:8]}"
     custom = client.CustomObjectsApi(kube_api)
     try:
