@@ -178,11 +178,14 @@ def start_targets(arguments, deployed_environment, login, work_dir, exits):
         MLFLOW_SERVER_ALLOWED_HOSTS=f"127.0.0.1:{BARE_PORT}",
         MLFLOW_EXPOSE_PROMETHEUS=str(work_dir / "prometheus-bare"),
     )
+    # Same uvicorn options as the deployed server, so only the auth app differs.
+    if "MLFLOW_UVICORN_OPTS" in deployed_environment:
+        bare_environment["MLFLOW_UVICORN_OPTS"] = deployed_environment["MLFLOW_UVICORN_OPTS"]
     servers = [("bare", f"bare mlflow server ({workers} workers, no auth)", None,
                 stack.ServerProcess("bare", mlflow_binary, bare_environment, BARE_PORT, work_dir))]
 
     def auth_server(name, port, overrides):
-        environment = dict(base_environment, **deployed_environment, **NO_JOB_RUNNER)
+        environment = {**base_environment, **deployed_environment, **NO_JOB_RUNNER}
         environment.update(MLFLOW_SERVER_ALLOWED_HOSTS=f"127.0.0.1:{port}",
                            MLFLOW_EXPOSE_PROMETHEUS=str(work_dir / f"prometheus-{name}"), **overrides)
         return stack.ServerProcess(name, mlflow_binary, environment, port, work_dir, app_name="oidc-auth",
