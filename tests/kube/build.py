@@ -23,15 +23,6 @@ from pathlib import Path
 KUBERNETES_VERSION = "v1.36.3"
 KUBERNETES_STAGING_VERSION = "v0.36.3"
 HELM_VERSION = "v3.22.0"
-KWOK_VERSION = "v0.8.0"
-# The stages kwokctl uses by default: nodes become Ready and keep a lease; pods become Ready, complete and go away.
-KWOK_STAGES = (
-    "node/fast/node-initialize.yaml",
-    "node/heartbeat-with-lease/node-heartbeat-with-lease.yaml",
-    "pod/fast/pod-ready.yaml",
-    "pod/fast/pod-complete.yaml",
-    "pod/fast/pod-delete.yaml",
-)
 CACHE_DIR = Path.home() / ".cache" / "mlops-mlflow" / "kubernetes"
 # A cold kube-apiserver build takes 10-20 minutes on 2 cores; this only stops a hung build.
 BUILD_TIMEOUT = 3600
@@ -85,37 +76,20 @@ def ensure_helm() -> Path:
     return target
 
 
-def kwok_stages() -> Path:
-    """kwok run alone (without kwokctl) reads its stages from a config file: kept beside its binary."""
-    return CACHE_DIR / "kwok" / KWOK_VERSION / "stages.yaml"
-
-
-def ensure_kwok() -> Path:
-    """kwok's binary, with its stages file (what a fake node and its pods go through) from the same release."""
-    target = cached_binary("kwok", KWOK_VERSION)
-    stages = kwok_stages()
-    with file_lock(CACHE_DIR / f".kwok-{KWOK_VERSION}.lock"):
-        if not target.exists():
-            _go_install("kwok", f"sigs.k8s.io/kwok/cmd/kwok@{KWOK_VERSION}", target)
-        if not stages.exists():
-            release = Path(_go_mod_download(f"sigs.k8s.io/kwok@{KWOK_VERSION}", CACHE_DIR)["Dir"])
-            source = release / "kustomize" / "stage"
-            documents = [(source / name).read_text() for name in KWOK_STAGES]
-            scratch = stages.with_name(f".{stages.name}.new")
-            scratch.write_text("---\n".join(documents))
-            scratch.replace(stages)
-    return target
-
-
 def ensure_etcd() -> Path:
     """Debian's etcd; installed with apt when missing. Only its binary is used (the tests run their own etcd)."""
     etcd = shutil.which("etcd") or "/usr/bin/etcd"
     if not Path(etcd).exists():
-        log("installing etcd-server with apt")
-        env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
-        _run(["apt-get", "update", "-qq"], cwd=Path("/"), env=env, timeout=600)
-        _run(["apt-get", "install", "-y", "-qq", "etcd-server"], cwd=Path("/"), env=env, timeout=600)
+        apt_install("etcd-server")
     return Path(etcd)
+
+
+def apt_install(*packages: str) -> None:
+    """Install Debian packages (the tests run as root on a machine that reaches Debian's archive)."""
+    log(f"installing {' '.join(packages)} with apt")
+    env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
+    _run(["apt-get", "update", "-qq"], cwd=Path("/"), env=env, timeout=600)
+    _run(["apt-get", "install", "-y", "-qq", *packages], cwd=Path("/"), env=env, timeout=900)
 
 
 def _build_kubernetes(components: list[str], targets: dict[str, Path]) -> None:

@@ -109,7 +109,7 @@ def test_uninstall_removes_the_release_and_its_objects(kube_cluster, kube_api, n
 
 
 def test_install_with_wait_returns_once_the_deployment_is_available(kube_cluster, kube_api, namespace, release):
-    # kube-controller-manager makes the pods, kube-scheduler places them on kwok's fake node, kwok reports them Ready.
+    # kube-controller-manager makes the pods, kube-scheduler places them on the node, its kubelet runs them.
     installed = _helm("helm", kube_cluster, namespace, release, chart_ref=str(CHART), wait=True, wait_timeout="120s")
 
     assert installed["changed"] is True, installed
