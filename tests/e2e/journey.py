@@ -1,8 +1,9 @@
 """The user's whole journey on the deployed MLflow, over plain HTTP and the MLflow client (no mocks).
 
-Run by extensions/molecule/local/verify.yml with the MLflow server's interpreter. The playbook creates the second
-user (in mlflow-users, never logged in to MLflow) and a test-only Keycloak client with direct access grants, and
-deletes both afterwards. Checks, in order:
+Run by the Molecule scenarios local and kubernetes (extensions/molecule/shared/tasks/journey.yml) with an interpreter
+of the MLflow server's virtualenv. The playbook creates the second user (in mlflow-users, never logged in to MLflow)
+and a test-only Keycloak client with direct access grants, and deletes both afterwards. With --resolve the public
+host name of --mlflow-url reaches an address no resolver knows (a pod on the test cluster). Checks, in order:
   1. the outsider's login is refused;
   2. the user logs in through Keycloak's form, creates an access key, and with HTTP Basic creates an experiment,
      logs params, metrics and an artifact, and registers a model version;
@@ -27,6 +28,7 @@ import requests
 from mlflow import MlflowClient
 
 from mlflow_web import TIMEOUT, Api, WebLogin, check, log, mlflow_credentials, read_secret, track_a_run, unique_name
+from resolve import host_and_address, resolve
 
 # Longer than PERMISSION_CACHE_TTL_SECONDS (30): a worker may have cached the refusal.
 PERMISSION_CHANGE_SECONDS = 45
@@ -49,6 +51,10 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--jwt-client-id", required=True, help="a Keycloak client with direct access grants")
     parser.add_argument("--jwt-client-secret-file", required=True)
     parser.add_argument("--email-domain", default="example.com")
+    parser.add_argument(
+        "--resolve", type=host_and_address, action="append", default=[], metavar="HOST:ADDRESS",
+        help="connect to ADDRESS for HOST, keeping HOST in URLs and Host headers (as curl --resolve)",
+    )
     return parser.parse_args()
 
 
@@ -205,7 +211,10 @@ class Journey:
 
 
 def main() -> None:
-    journey = Journey(parse_args())
+    args = parse_args()
+    for host, address in args.resolve:
+        resolve(host, address)
+    journey = Journey(args)
     try:
         journey.run()
     finally:
