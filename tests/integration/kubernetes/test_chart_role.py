@@ -1,7 +1,8 @@
 """The chart role against the real test API server, with the local stack's PostgreSQL, MinIO and Keycloak.
 
-The Community Charts chart cannot be downloaded here: the release uses the plumbing fixture chart, and the values
-the role computes for the real chart are validated against the real chart's JSON schema.
+The Community Charts chart cannot be downloaded here: the inventory installs the packaged chart beside the project
+(MLOPS_MLFLOW_CHART), with the image the image role builds, on the test cluster's real node; the values are also
+validated against the chart's JSON schema as Helm does.
 """
 
 from __future__ import annotations
@@ -103,10 +104,12 @@ def test_release_values_validate_against_the_chart_schema(deployed, kube_cluster
     namespace, _result, secrets = deployed
     values = helm_values(kube_cluster, namespace)
     validate_like_helm(values)
+    # The chart reads SECRET_KEY from the role's Secret: Helm's release history never holds it.
+    assert "flaskServerSecretKey" not in values
     key = secrets["mlflow-flask-server-secret-key"]["MLFLOW_FLASK_SERVER_SECRET_KEY"]
-    assert values["flaskServerSecretKey"] == key
+    assert key not in json.dumps(values)
     assert values["oidcAuth"]["enabled"] is True
-    assert values["oidcAuth"]["redirectUri"] == "https://mlflow.kubernetes.test/callback"
+    assert values["oidcAuth"]["redirectUri"] == "http://mlflow.kubernetes.test:5000/callback"
     assert "groups" in values["oidcAuth"]["scope"].split()
     assert values["oidcAuth"]["groupName"] == ["mlflow-admins", "mlflow-users"]
     assert values["oidcAuth"]["adminGroupName"] == ["mlflow-admins"]
@@ -114,10 +117,12 @@ def test_release_values_validate_against_the_chart_schema(deployed, kube_cluster
     assert values["backendStore"]["existingDatabaseSecret"]["name"] == "mlflow-database"
     assert values["artifactRoot"]["s3"]["existingSecret"]["name"] == "mlflow-s3"
     assert values["artifactRoot"]["proxiedArtifactStorage"] is True
-    assert values["extraEnvVars"]["MLFLOW_S3_ENDPOINT_URL"].startswith("http")
-    assert values["serverAllowedHosts"] == ["mlflow.kubernetes.test"]
-    assert int(values["extraArgs"]["workers"]) > 1
-    assert values["extraArgs"]["exposePrometheus"]
+    # The pod reaches MinIO through the harness's relay on the node's address.
+    assert values["extraEnvVars"]["MLFLOW_S3_ENDPOINT_URL"].startswith("http://10.88.0.1:")
+    assert values["serverAllowedHosts"] == ["mlflow.kubernetes.test:5000"]
+    assert "extraArgs" not in values and values["log"]["enabled"] is False
+    assert int(values["extraEnvVars"]["MLFLOW_WORKERS"]) > 1
+    assert values["extraEnvVars"]["MLFLOW_EXPOSE_PROMETHEUS"]
     assert values["ingress"]["className"] == "traefik"
     assert values["ingress"]["tls"][0]["hosts"] == ["mlflow.kubernetes.test"]
 
@@ -196,9 +201,10 @@ def test_cluster_errors_are_clear(local_stack, kube_cluster, tmp_path: Path, kub
     assert "Traceback" not in result.output
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def optional_crds(kube_api):
-    """The Traefik, Prometheus Operator and External Secrets CRDs (schema-less stand-ins), removed afterwards."""
+    """The Traefik, Prometheus Operator and External Secrets CRDs (schema-less stand-ins), removed after the module
+    (once: a CRD being deleted cannot be created again at once)."""
     extensions = client.ApiextensionsV1Api(kube_api)
     names = []
     for path in sorted((REPO_ROOT / "tests" / "fixtures" / "crds").glob("*.yaml")):
@@ -218,13 +224,42 @@ def optional_crds(kube_api):
         extensions.delete_custom_resource_definition(name)
 
 
+def _operator_made_secrets(kube_api, namespace: str) -> dict[str, dict[str, str]]:
+    """The Secrets an External Secrets Operator would create from the role's ExternalSecrets (no operator runs here)."""
+    core = client.CoreV1Api(kube_api)
+    core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=namespace)))
+    made = {name: {key: uuid.uuid4().hex for key in keys} for name, keys in EXPECTED_SECRETS.items()}
+    for name, data in made.items():
+        core.create_namespaced_secret(namespace, client.V1Secret(metadata=client.V1ObjectMeta(name=name),
+                                                                 string_data=data))
+    return made
+
+
+def test_external_secrets_not_created_by_the_operator_stop_the_release(local_stack, kube_cluster, kube_api,
+                                                                       optional_crds):
+    namespace = f"mlflow-{uuid.uuid4().hex[:8]}"
+    try:
+        result = deploy(namespace, "-e", "chart_secret_backend=external-secrets",
+                        "-e", "chart_external_secret_wait_timeout=5")
+        assert result.returncode != 0
+        assert (f"The External Secrets Operator did not create the Secrets mlflow-database, mlflow-s3, mlflow-oidc, "
+                f"mlflow-flask-server-secret-key in namespace {namespace} within 5 s") in " ".join(result.output.split())
+        names = {s.metadata.name for s in client.CoreV1Api(kube_api).list_namespaced_secret(namespace).items}
+        assert not any(name.startswith("sh.helm.release.") for name in names)
+        assert "mlflow-flask-server-secret-key" not in names
+    finally:
+        client.CoreV1Api(kube_api).delete_namespace(namespace)
+
+
 def test_optional_crds_bring_middleware_service_monitor_and_external_secrets(
     local_stack, kube_cluster, kube_api, optional_crds
 ):
     namespace = f"mlflow-{uuid.uuid4().hex[:8]}"
     custom = client.CustomObjectsApi(kube_api)
     try:
-        result = deploy(namespace, "-e", "chart_secret_backend=external-secrets")
+        made = _operator_made_secrets(kube_api, namespace)
+        # The operator's Secrets hold made-up values, so the pod cannot start: Helm must not wait for it.
+        result = deploy(namespace, "-e", "chart_secret_backend=external-secrets", "-e", "chart_wait=false")
         assert result.returncode == 0, result.output[-4000:]
         external = custom.list_namespaced_custom_object("external-secrets.io", "v1", namespace, "externalsecrets")
         by_name = {item["metadata"]["name"]: item["spec"] for item in external["items"]}
@@ -242,10 +277,9 @@ def test_optional_crds_bring_middleware_service_monitor_and_external_secrets(
         assert values["ingress"]["annotations"]["traefik.ingress.kubernetes.io/router.middlewares"] == (
             f"{namespace}-mlflow-forwarded-headers@kubernetescrd"
         )
-        # The operator fills the Secrets: the role writes none, and no key reaches the release values.
+        # The operator fills the Secrets: neither the role nor the chart writes them, no key reaches the values.
         assert "flaskServerSecretKey" not in values
-        secrets = {s.metadata.name for s in client.CoreV1Api(kube_api).list_namespaced_secret(namespace).items}
-        assert not secrets & set(EXPECTED_SECRETS)
+        assert read_secrets(kube_api, namespace) == made
 
         removed = run_playbook("playbooks/teardown.yml", "--tags", "chart", "-e", f"chart_namespace={namespace}",
                                inventory=INVENTORY)
@@ -253,5 +287,30 @@ def test_optional_crds_bring_middleware_service_monitor_and_external_secrets(
         for group, version, plural in [("external-secrets.io", "v1", "externalsecrets"),
                                        ("traefik.io", "v1alpha1", "middlewares")]:
             assert not custom.list_namespaced_custom_object(group, version, namespace, plural)["items"], plural
+    finally:
+        client.CoreV1Api(kube_api).delete_namespace(namespace)
+
+
+def test_a_pod_that_never_becomes_ready_fails_the_play_with_its_state_and_logs(local_stack, kube_cluster, kube_api):
+    """uvicorn refuses an unknown option: the pod crash-loops, the role says why, then uninstalls the release."""
+    namespace = f"mlflow-{uuid.uuid4().hex[:8]}"
+    try:
+        result = deploy(namespace, "-e", "mlflow_uvicorn_options=--no-such-uvicorn-option", "-e", "chart_timeout=90s")
+        assert result.returncode != 0
+        output = result.output
+        assert f"Helm could not install or upgrade the release mlflow in namespace {namespace}" in output, output[-4000:]
+        assert "Uninstalled: no revision had deployed." in output
+        assert "container mlflow: ready false" in output
+        assert "CrashLoopBackOff" in output or "exit code" in output
+        assert "No such option: --no-such-uvicorn-option" in output
+        assert "Traceback" not in output
+        # Neither Helm's message nor the pods' logs leak what the role's Secrets hold.
+        for name, data in read_secrets(kube_api, namespace).items():
+            for key, value in data.items():
+                if key not in ("DATABASE_USERNAME", "AWS_ACCESS_KEY_ID"):
+                    assert value not in output, f"{name}/{key} is in the output"
+        releases = [s.metadata.name for s in client.CoreV1Api(kube_api).list_namespaced_secret(namespace).items
+                    if s.metadata.name.startswith("sh.helm.release.")]
+        assert releases == []
     finally:
         client.CoreV1Api(kube_api).delete_namespace(namespace)
