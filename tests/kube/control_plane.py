@@ -196,6 +196,7 @@ def down() -> None:
         processes.stop(kubelet)
         node.kill_containers(STATE_DIR)
         processes.stop(containerd)
+        node.forget_pod_networks(STATE_DIR)
         for component in reversed(everything[:-2]):
             processes.stop(component)
         node.unmount_below(STATE_DIR)

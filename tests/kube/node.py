@@ -85,7 +85,7 @@ def containerd(state_dir: Path, sandbox_image: str, registry: str) -> Component:
             "hairpinMode": True,
             # No routes: the pods reach the bridge's subnet only.
             "ipam": {"type": "host-local", "ranges": [[{"subnet": POD_SUBNET, "gateway": NODE_ADDRESS}]],
-                     "dataDir": str(directory / "ipam")},
+                     "dataDir": str(ipam_dir(state_dir))},
         }],
     }, indent=2))
     cri = 'plugins."io.containerd.grpc.v1.cri"'
@@ -116,6 +116,10 @@ def containerd(state_dir: Path, sandbox_image: str, registry: str) -> Component:
     return Component("containerd", Path(shutil.which("containerd") or "/usr/bin/containerd"),
                      ["--config", str(config)], state_dir, lambda: unix_socket_answers(socket),
                      env={"MLOPS_MLFLOW_RUNC": shutil.which("runc") or "/usr/sbin/runc"})
+
+
+def ipam_dir(state_dir: Path) -> Path:
+    return state_dir / "containerd" / "ipam"
 
 
 def containerd_socket(state_dir: Path) -> Path:
@@ -181,6 +185,13 @@ def kill_containers(state_dir: Path) -> None:
                                 check=False).stdout.split()
     if containers:
         subprocess.run([*ctr, "containers", "delete", *containers], capture_output=True, timeout=120, check=False)
+
+
+def forget_pod_networks(state_dir: Path) -> None:
+    """After kill_containers: the pods' network namespaces and address leases (no CNI DEL ran for them)."""
+    for netns in Path("/run/netns").glob("cni-*"):
+        subprocess.run(["ip", "netns", "delete", netns.name], capture_output=True, timeout=30, check=False)
+    shutil.rmtree(ipam_dir(state_dir), ignore_errors=True)
 
 
 def unmount_below(directory: Path) -> None:
