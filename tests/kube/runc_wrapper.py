@@ -1,11 +1,11 @@
-#!/usr/bin/python3
+#!/usr/bin/env python
 """runc as containerd's runtime binary on these test machines: this VM's workaround, not a Kubernetes feature.
 
 The VM refuses two things every CRI container asks for: process rlimits (`error setting rlimit type 7: operation not
 permitted`) and a negative oom_score_adj (the sandbox gets -998: `failed to update /proc/self/oom_score_adj:
 Permission denied`, surfacing as `can't get final child's PID from pipe: EOF`). crun and podman fail the same way.
 Before `create` and `run` this removes both from the bundle's config.json, before `exec` from its process file, then
-execs the real runc with the same arguments. Every other call goes to runc unchanged. Runs with the system Python
+execs the real runc with the same arguments. Every other call goes to runc unchanged. Any Python 3 runs it
 (stdlib only).
 """
 
