@@ -45,6 +45,14 @@ def mlflow_version() -> str:
     return defaults["mlflow_version"]
 
 
+def image_tag() -> str:
+    """The image role's default tag for the shared configuration's pins: <version>-oidc-<hash of the pins>."""
+    defaults = yaml.safe_load((REPO_ROOT / "roles" / "mlflow" / "defaults" / "main.yml").read_text())
+    version = defaults["mlflow_version"]
+    pins = "\n".join(pin.replace("{{ mlflow_version }}", version) for pin in defaults["mlflow_python_requirements"])
+    return f"{version}-oidc-{hashlib.sha256(pins.encode()).hexdigest()[:8]}"
+
+
 def stand_in_base() -> str:
     return f"{STAND_IN_REPOSITORY}:{mlflow_version()}"
 

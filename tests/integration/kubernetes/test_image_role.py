@@ -109,7 +109,7 @@ class ImageRun:
 
     @property
     def tag(self):
-        return "%s-oidc" % images.mlflow_version()
+        return images.image_tag()
 
     @property
     def reference(self):
