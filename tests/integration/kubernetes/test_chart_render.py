@@ -8,6 +8,7 @@ arguments and environment the way Kubernetes and `mlflow server` do.
 from __future__ import annotations
 
 import base64
+import fnmatch
 import json
 import os
 import shlex
@@ -41,7 +42,8 @@ UVICORN_TOKENS = [
     "--log-level=warning", "--timeout-worker-healthcheck", "30", "--forwarded-allow-ips", "10.0.0.1,10.0.0.2",
 ]
 # The secrets tests/integration/playbooks/chart_render.yml feeds the roles.
-SECRET_VALUES = ["render-database-password", "render-s3-secret-key", "render-client-secret"]
+SECRET_VALUES = ["render-database-password", "render-s3-secret-key", "render-client-secret", "render-redis-password"]
+REDIS_URL = "redis://:render-redis-password@redis.cache.svc:6379/0"
 
 
 @click.command(context_settings={"ignore_unknown_options": True, "allow_extra_args": True})
@@ -62,10 +64,19 @@ class Rendered:
     def kind(self, kind: str) -> list[dict]:
         return [doc for doc in self.documents if doc["kind"] == kind]
 
+    def named(self, kind: str, name: str) -> dict:
+        (found,) = [doc for doc in self.kind(kind) if doc["metadata"]["name"] == name]
+        return found
+
     @property
     def pod(self) -> dict:
         (deployment,) = self.kind("Deployment")
         return deployment["spec"]["template"]["spec"]
+
+    @property
+    def pod_labels(self) -> dict:
+        (deployment,) = self.kind("Deployment")
+        return deployment["spec"]["template"]["metadata"]["labels"]
 
     @property
     def container(self) -> dict:
@@ -121,20 +132,28 @@ def helm() -> Path:
         pytest.fail(f"Helm could not be built: {error}", pytrace=False)
 
 
+def render_settings(helm: Path, directory: Path, release: str, service_monitor: bool, **more) -> dict:
+    return {
+        "chart_release_name": release, "chart_namespace": NAMESPACE, "chart_render_dir": str(directory),
+        "chart_render_service_monitor": service_monitor, "chart_ref": str(CHART),
+        "chart_helm_binary": str(helm), "chart_secret_backend": "external-secrets",
+        "mlflow_workers": WORKERS, "mlflow_log_level": "WARNING", "mlflow_uvicorn_options": UVICORN_OPTIONS,
+        **more,
+    }
+
+
 @pytest.fixture(scope="module")
 def render(helm: Path, tmp_path_factory):
-    """Render once per (release name, ServiceMonitor): the role's render mode, then `helm template` of its values."""
-    cache: dict[tuple[str, bool], Rendered] = {}
+    """Render once per (release name, ServiceMonitor, replicas): the role's render mode, then `helm template` of its
+    values. Several replicas come with the shared cache."""
+    cache: dict[tuple[str, bool, int], Rendered] = {}
 
-    def rendered(release: str, service_monitor: bool) -> Rendered:
-        if (release, service_monitor) not in cache:
-            directory = tmp_path_factory.mktemp(f"{release}-{service_monitor}")
-            settings = {
-                "chart_release_name": release, "chart_namespace": NAMESPACE, "chart_render_dir": str(directory),
-                "chart_render_service_monitor": service_monitor, "chart_ref": str(CHART),
-                "chart_helm_binary": str(helm), "chart_secret_backend": "external-secrets",
-                "mlflow_workers": WORKERS, "mlflow_log_level": "WARNING", "mlflow_uvicorn_options": UVICORN_OPTIONS,
-            }
+    def rendered(release: str, service_monitor: bool, replicas: int = 1) -> Rendered:
+        if (release, service_monitor, replicas) not in cache:
+            directory = tmp_path_factory.mktemp(f"{release}-{service_monitor}-{replicas}")
+            shared_cache = {"mlflow_cache_redis_url": REDIS_URL} if replicas > 1 else {}
+            settings = render_settings(helm, directory, release, service_monitor, chart_replicas=replicas,
+                                       **shared_cache)
             result = run_playbook(RENDER, "-e", json.dumps(settings), timeout=600)
             assert result.returncode == 0, result.output[-4000:]
             values_file = directory / "values.yaml"
@@ -146,12 +165,12 @@ def render(helm: Path, tmp_path_factory):
                  *api_versions],
                 capture_output=True, text=True, timeout=120, check=True,
             ).stdout
-            cache[(release, service_monitor)] = Rendered(
+            cache[(release, service_monitor, replicas)] = Rendered(
                 values=yaml.safe_load(values_file.read_text()),
                 role_secrets={doc["spec"]["target"]["name"] for doc in external if doc},
                 documents=[doc for doc in yaml.safe_load_all(manifests) if doc],
             )
-        return cache[(release, service_monitor)]
+        return cache[(release, service_monitor, replicas)]
 
     return rendered
 
@@ -214,3 +233,82 @@ def test_values_hold_no_secret_and_install_mode_passes_the_same_values(render):
     tasks = yaml.safe_load((REPO_ROOT / "roles/chart/tasks/release.yml").read_text())
     (install,) = [task["kubernetes.core.helm"] for task in all_tasks(tasks) if "kubernetes.core.helm" in task]
     assert install["release_values"] == "{{ _chart_values }}"
+
+
+def test_migration_job_runs_once_before_the_pods_with_no_secret_in_its_spec(render):
+    rendered = render("tracking", False)
+    job = rendered.named("Job", "tracking-migrate")
+    assert job["metadata"]["annotations"]["helm.sh/hook"] == "pre-install,pre-upgrade"
+    pod = job["spec"]["template"]["spec"]
+    (container,) = pod["containers"]
+    assert container["command"][:2] == ["python", "-c"]
+    compile(container["command"][2], "migrate", "exec")
+    assert container["image"] == rendered.container["image"]
+    assert container["securityContext"]["readOnlyRootFilesystem"] and container["securityContext"]["runAsNonRoot"]
+    secret_refs = {env["name"]: env["valueFrom"]["secretKeyRef"] for env in container["env"] if "valueFrom" in env}
+    assert secret_refs == {"PGUSER": {"name": "tracking-database", "key": "DATABASE_USERNAME"},
+                           "PGPASSWORD": {"name": "tracking-database", "key": "DATABASE_PASSWORD"}}
+    assert not [value for value in SECRET_VALUES if value in yaml.safe_dump(job)]
+    # The Service must not send traffic to the Job's pod, and no pod migrates by itself (the chart's init container).
+    (service,) = rendered.kind("Service")
+    labels = job["spec"]["template"]["metadata"]["labels"]
+    assert not service["spec"]["selector"].items() <= labels.items()
+    assert "mlflow-db-migration" not in [c["name"] for c in rendered.pod.get("initContainers") or []]
+
+
+def test_in_cluster_callers_and_the_public_origin_are_allowed_never_a_bare_wildcard(render):
+    environment = render("tracking", False).environment()
+    hosts = environment["MLFLOW_SERVER_ALLOWED_HOSTS"].split(",")
+    assert {"mlflow.render.test", "tracking", "tracking.mlflow", "tracking.mlflow.svc",
+            "tracking.mlflow.svc.cluster.local"} <= set(hosts)
+    # The pods' addresses of the default pod network (k3s's 10.42.0.0/16) with the container port, as Prometheus
+    # sends them; MLflow matches an entry with a '*' by fnmatch.
+    patterns = [host for host in hosts if "*" in host]
+    assert patterns == ["10.42.*[0-9]:5000"]
+    assert fnmatch.fnmatch("10.42.3.17:5000", patterns[0])
+    assert not [name for name in ("10.42.0.7.evil.example:5000", "10.42.evil.example:5000", "10.42.0.7:80")
+                if fnmatch.fnmatch(name, patterns[0])]
+    assert environment["MLFLOW_SERVER_CORS_ALLOWED_ORIGINS"] == "https://mlflow.render.test"
+
+
+def test_replicas_share_the_permission_cache_through_a_secret(render):
+    rendered = render("tracking", False, replicas=2)
+    assert rendered.values["replicaCount"] == 2
+    assert rendered.environment()["CACHE_BACKEND"] == "redis"
+    assert "tracking-cache" in rendered.role_secrets
+    assert {"secretRef": {"name": "tracking-cache"}} in rendered.container["envFrom"]
+    assert "CACHE_REDIS_URL" not in [env["name"] for env in rendered.container["env"]]
+    assert REDIS_URL not in yaml.safe_dump(rendered.values)
+    budget = rendered.named("PodDisruptionBudget", "tracking")
+    assert budget["spec"]["maxUnavailable"] == 1
+    assert budget["spec"]["selector"]["matchLabels"].items() <= rendered.pod_labels.items()
+
+
+def test_several_replicas_without_the_shared_cache_are_refused(helm, tmp_path):
+    settings = render_settings(helm, tmp_path, "tracking", False, chart_replicas=2)
+    result = run_playbook(RENDER, "-e", json.dumps(settings), timeout=600)
+    assert result.returncode != 0
+    assert "chart_replicas is 2, but mlflow_cache_redis_url (role mlops.mlflow.mlflow) is empty" in result.output
+    assert not (tmp_path / "values.yaml").exists()
+
+
+def test_traefik_redirects_to_https_adds_hsts_and_keeps_metrics_private(render):
+    rendered = render("tracking", True)
+    (ingress,) = [doc for doc in rendered.kind("Ingress") if doc["metadata"]["name"] == "tracking"]
+    assert ingress["metadata"]["annotations"]["traefik.ingress.kubernetes.io/router.middlewares"] == (
+        "mlflow-tracking-redirect-https@kubernetescrd,mlflow-tracking-security-headers@kubernetescrd")
+    middlewares = {doc["metadata"]["name"]: doc["spec"] for doc in rendered.kind("Middleware")}
+    assert middlewares["tracking-redirect-https"] == {"redirectScheme": {"scheme": "https", "permanent": True}}
+    assert middlewares["tracking-security-headers"]["headers"]["stsSeconds"] == 31536000
+    # Traefik v3 has no sslRedirect, and forcing X-Forwarded-Proto would lie on plain http.
+    assert "sslRedirect" not in yaml.safe_dump(middlewares) and "customRequestHeaders" not in yaml.safe_dump(middlewares)
+    metrics = rendered.named("Ingress", "tracking-metrics")
+    assert metrics["metadata"]["annotations"]["traefik.ingress.kubernetes.io/router.middlewares"] == (
+        "mlflow-tracking-deny-all@kubernetescrd")
+    assert metrics["spec"]["rules"][0]["host"] == ingress["spec"]["rules"][0]["host"]
+    assert metrics["spec"]["rules"][0]["http"]["paths"][0]["path"] == "/metrics"
+    assert middlewares["tracking-deny-all"] == {"ipAllowList": {"sourceRange": ["0.0.0.0/32"]}}
+    # Prometheus finds the pods by the Service's port name: the chart's default names a container port that is not.
+    (monitor,) = rendered.kind("ServiceMonitor")
+    (service,) = rendered.kind("Service")
+    assert monitor["spec"]["endpoints"][0]["port"] in [port["name"] for port in service["spec"]["ports"]]
