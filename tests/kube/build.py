@@ -3,6 +3,8 @@
 kube-apiserver and the other Kubernetes commands are not `go install`-able as published: k8s.io/kubernetes requires its
 staging modules (k8s.io/api, k8s.io/apiserver, ...) at v0.0.0 and replaces them with paths inside its own tree. A small
 wrapper module replaces each of them with the published v0.<minor>.<patch> release instead and builds from there.
+Traefik (the test cluster's ingress controller, as k3s bundles it) is built the same way: its go.mod's replace and
+exclude directives only apply when it is the main module, so a wrapper module copies them.
 """
 
 from __future__ import annotations
@@ -23,7 +25,11 @@ from pathlib import Path
 KUBERNETES_VERSION = "v1.36.3"
 KUBERNETES_STAGING_VERSION = "v0.36.3"
 HELM_VERSION = "v3.22.0"
+# v3.7.x does not build from the module proxy reachable here (transitive module versions refused); v3.6.12 does.
+TRAEFIK_VERSION = "v3.6.12"
+TRAEFIK_MODULE = "github.com/traefik/traefik/v3"
 CACHE_DIR = Path.home() / ".cache" / "mlops-mlflow" / "kubernetes"
+TRAEFIK_CACHE_DIR = Path.home() / ".cache" / "mlops-mlflow" / "traefik"
 # A cold kube-apiserver build takes 10-20 minutes on 2 cores; this only stops a hung build.
 BUILD_TIMEOUT = 3600
 # Helm's kubeVersion checks and kubernetes.core read these stamps; without them the binaries report v0.0.0.
@@ -33,6 +39,8 @@ KUBERNETES_LDFLAGS = (
     f" -X k8s.io/component-base/version.gitMinor={KUBERNETES_VERSION.split('.')[1]}"
 )
 HELM_LDFLAGS = f"-X helm.sh/helm/v3/internal/version.version={HELM_VERSION}"
+# Without the stamp `traefik version` prints "dev".
+TRAEFIK_LDFLAGS = f"-X {TRAEFIK_MODULE}/pkg/version.Version={TRAEFIK_VERSION}"
 STAGING_REQUIREMENT = re.compile(r"^\s+(k8s\.io/[a-z0-9-]+) v0\.0\.0$", re.MULTILINE)
 
 
@@ -76,6 +84,25 @@ def ensure_helm() -> Path:
     return target
 
 
+def traefik_binary() -> Path:
+    return TRAEFIK_CACHE_DIR / TRAEFIK_VERSION / "traefik"
+
+
+def ensure_traefik() -> Path:
+    """Traefik's binary, built once from the Go module proxy (about 5 minutes cold on 2 cores)."""
+    target = traefik_binary()
+    with file_lock(TRAEFIK_CACHE_DIR / f".traefik-{TRAEFIK_VERSION}.lock"):
+        if not target.exists():
+            _build_traefik(target)
+    return target
+
+
+def traefik_source() -> Path:
+    """Traefik's module source in the module cache (downloaded when missing): its CRDs and RBAC manifests."""
+    with tempfile.TemporaryDirectory(prefix="mlops-mlflow-traefik-src-") as work:
+        return Path(_go_mod_download(f"{TRAEFIK_MODULE}@{TRAEFIK_VERSION}", Path(work))["Dir"])
+
+
 def ensure_etcd() -> Path:
     """Debian's etcd; installed with apt when missing. Only its binary is used (the tests run their own etcd)."""
     etcd = shutil.which("etcd") or "/usr/bin/etcd"
@@ -111,6 +138,34 @@ def _build_kubernetes(components: list[str], targets: dict[str, Path]) -> None:
                 _run([go, "build", "-ldflags", KUBERNETES_LDFLAGS, "-o", str(output),
                       f"k8s.io/kubernetes/cmd/{component}"], workdir)
     log(f"built {', '.join(components)} in {time.monotonic() - started:.0f} s")
+
+
+def _build_traefik(target: Path) -> None:
+    go = _go()
+    started = time.monotonic()
+    log(f"building traefik {TRAEFIK_VERSION} from the Go module proxy (about 5 min cold on 2 cores)")
+    with tempfile.TemporaryDirectory(prefix="mlops-mlflow-traefik-build-") as work:
+        workdir = Path(work)
+        _run([go, "mod", "init", "local/traefikbuild"], cwd=workdir)
+        download = _go_mod_download(f"{TRAEFIK_MODULE}@{TRAEFIK_VERSION}", workdir)
+        own = json.loads(_run([go, "mod", "edit", "-json", download["GoMod"]], workdir))
+        edits = [f"-exclude={e['Path']}@{e['Version']}" for e in own.get("Exclude") or []]
+        for replace in own.get("Replace") or []:
+            old, new = replace["Old"], replace["New"]
+            if "Version" in new:
+                replacement = f"{new['Path']}@{new['Version']}"
+            else:
+                # A local path is relative to Traefik's own tree: its extracted copy in the module cache.
+                replacement = str(Path(download["Dir"]) / new["Path"])
+            edits.append(f"-replace={old['Path']}{'@' + old['Version'] if 'Version' in old else ''}={replacement}")
+        if edits:
+            _run([go, "mod", "edit", *edits], workdir)
+        _run([go, "get", f"{TRAEFIK_MODULE}/cmd/traefik@{TRAEFIK_VERSION}"], workdir)
+        log(f"resolved traefik's modules in {time.monotonic() - started:.0f} s; compiling")
+        with _atomic_target(target) as output:
+            _run([go, "build", "-ldflags", TRAEFIK_LDFLAGS, "-o", str(output), f"{TRAEFIK_MODULE}/cmd/traefik"],
+                 workdir)
+    log(f"built traefik {TRAEFIK_VERSION} in {time.monotonic() - started:.0f} s")
 
 
 def _go_install(component: str, package: str, target: Path, *flags: str) -> None:

@@ -6,8 +6,9 @@
 
 The control plane (etcd, kube-apiserver, controller-manager, scheduler) listens on 127.0.0.1 only. Beside it run a
 local image registry and podman's Docker API (tests/kube/images.py) and one real node: containerd, runc and a
-kubelet on a CNI bridge (tests/kube/node.py). The processes run detached in their own session, so they outlive the
-call that started them; their pid files, logs, certificates, kubeconfig and data live in the state directory.
+kubelet on a CNI bridge (tests/kube/node.py), with Traefik as its ingress controller (tests/kube/ingress.py).
+The processes run detached in their own session, so they outlive the call that started them; their pid files, logs,
+certificates, kubeconfig and data live in the state directory.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
-from tests.kube import build, images, node
+from tests.kube import build, images, ingress, node
 from tests.kube import process as processes
 from tests.kube.pki import Pki, ensure_pki, write_kubeconfig
 from tests.kube.process import Component
@@ -64,12 +65,15 @@ class KubeCluster:
     # host:port of the registry the node pulls from, and podman's Docker API that builds images for it.
     registry: str
     docker_host: str
+    # pid files, logs, certificates and data of the components (tests/kube/ingress.py keeps its own there).
+    state_dir: Path
 
 
 def cluster() -> KubeCluster:
     return KubeCluster(
         kubeconfig=STATE_DIR / "kubeconfig", server=SERVER, helm=STATE_DIR / "bin" / "helm", bin_dir=STATE_DIR / "bin",
         node_address=node.NODE_ADDRESS, registry=images.REGISTRY, docker_host=images.Podman(STATE_DIR).docker_host,
+        state_dir=STATE_DIR,
     )
 
 
@@ -156,7 +160,8 @@ def node_components(binaries: dict[str, Path]) -> list[Component]:
 def components(binaries: dict[str, Path] | None = None) -> list[Component]:
     """Every process of the test cluster, in start order; binaries maps names to paths (default: the cache's)."""
     binaries = binaries or _cached_binaries()
-    return [*control_plane_components(binaries), *image_components(), *node_components(binaries)]
+    return [*control_plane_components(binaries), *image_components(), *node_components(binaries),
+            ingress.traefik(STATE_DIR, binaries["traefik"])]
 
 
 def is_healthy() -> bool:
@@ -172,6 +177,7 @@ def up() -> KubeCluster:
             "etcd": build.ensure_etcd(),
             **build.ensure_kubernetes_binaries(*KUBERNETES_COMPONENTS),
             "helm": build.ensure_helm(),
+            "traefik": build.ensure_traefik(),
         }
         _link_binaries(binaries)
         pki = ensure_pki(STATE_DIR / "pki", SERVICE_IP)
@@ -185,6 +191,7 @@ def up() -> KubeCluster:
         for component in node_components(binaries):
             processes.ensure(component)
         _wait_for_node_ready(pki)
+        ingress.ensure(cluster(), binaries["traefik"])
     return cluster()
 
 
@@ -192,6 +199,11 @@ def down() -> None:
     """Stop every container, then every component (last started first), and check that each process is gone."""
     with build.file_lock(STATE_DIR / ".lock"):
         everything = components()
+        # What runs on top of the node (Traefik ...) first.
+        on_top = [c.name for c in everything].index("kubelet") + 1
+        for component in reversed(everything[on_top:]):
+            processes.stop(component)
+        everything = everything[:on_top]
         kubelet, containerd = everything[-1], everything[-2]
         processes.stop(kubelet)
         node.kill_containers(STATE_DIR)
@@ -211,6 +223,7 @@ def _cached_binaries() -> dict[str, Path]:
     return {
         "etcd": Path(shutil.which("etcd") or "/usr/bin/etcd"),
         **{name: build.cached_binary(name, build.KUBERNETES_VERSION) for name in KUBERNETES_COMPONENTS},
+        "traefik": build.traefik_binary(),
     }
 
 
