@@ -24,7 +24,7 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
-from tests.kube import build, images, ingress, node
+from tests.kube import build, images, ingress, node, observability
 from tests.kube import process as processes
 from tests.kube.pki import Pki, ensure_pki, write_kubeconfig
 from tests.kube.process import Component
@@ -65,6 +65,9 @@ class KubeCluster:
     # host:port of the registry the node pulls from, and podman's Docker API that builds images for it.
     registry: str
     docker_host: str
+    # Redis as pods reach it (the URL holds its password) and Prometheus' HTTP API (tests/kube/observability.py).
+    redis_url: str
+    prometheus_url: str
     # pid files, logs, certificates and data of the components (tests/kube/ingress.py keeps its own there).
     state_dir: Path
 
@@ -73,6 +76,7 @@ def cluster() -> KubeCluster:
     return KubeCluster(
         kubeconfig=STATE_DIR / "kubeconfig", server=SERVER, helm=STATE_DIR / "bin" / "helm", bin_dir=STATE_DIR / "bin",
         node_address=node.NODE_ADDRESS, registry=images.REGISTRY, docker_host=images.Podman(STATE_DIR).docker_host,
+        redis_url=observability.redis_url(STATE_DIR), prometheus_url=observability.PROMETHEUS_URL,
         state_dir=STATE_DIR,
     )
 
@@ -160,7 +164,8 @@ def node_components(binaries: dict[str, Path]) -> list[Component]:
 def components(binaries: dict[str, Path] | None = None) -> list[Component]:
     """Every process of the test cluster, in start order; binaries maps names to paths (default: the cache's)."""
     binaries = binaries or _cached_binaries()
-    return [*control_plane_components(binaries), *image_components(), *node_components(binaries),
+    return [*control_plane_components(binaries), *image_components(), *observability.components(STATE_DIR),
+            *node_components(binaries),
             ingress.traefik(STATE_DIR, binaries["traefik"])]
 
 
@@ -191,6 +196,7 @@ def up() -> KubeCluster:
         for component in node_components(binaries):
             processes.ensure(component)
         _wait_for_node_ready(pki)
+        observability.up(STATE_DIR, SERVER)
         ingress.ensure(cluster(), binaries["traefik"])
     return cluster()
 
