@@ -80,7 +80,7 @@ def ensure_helm() -> Path:
     target = cached_binary("helm", HELM_VERSION)
     with file_lock(CACHE_DIR / f".helm-{HELM_VERSION}.lock"):
         if not target.exists():
-            _go_install("helm", f"helm.sh/helm/v3/cmd/helm@{HELM_VERSION}", target, "-ldflags", HELM_LDFLAGS)
+            go_install("helm", f"helm.sh/helm/v3/cmd/helm@{HELM_VERSION}", target, "-ldflags", HELM_LDFLAGS)
     return target
 
 
@@ -168,7 +168,8 @@ def _build_traefik(target: Path) -> None:
     log(f"built traefik {TRAEFIK_VERSION} in {time.monotonic() - started:.0f} s")
 
 
-def _go_install(component: str, package: str, target: Path, *flags: str) -> None:
+def go_install(component: str, package: str, target: Path, *flags: str) -> None:
+    """go install PACKAGE into TARGET atomically (a private GOBIN beside it), logging progress and time."""
     started = time.monotonic()
     log(f"building {package} with go install")
     with _atomic_target(target) as output:

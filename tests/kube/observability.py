@@ -33,6 +33,7 @@ import socket
 import ssl
 import subprocess
 import sys
+import time
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -67,6 +68,8 @@ PROMETHEUS_MODULE_VERSION = "v0.316.0"
 PROMETHEUS_VERSION = "3.16.0"
 PROMETHEUS_CACHE_DIR = build.CACHE_DIR.parent / "prometheus"
 SERVICE_MONITORS = "/apis/monitoring.coreos.com/v1/servicemonitors"
+SERVICE_MONITOR_CRD = (Path(__file__).resolve().parents[1] / "fixtures" / "crds"
+                       / "servicemonitors.monitoring.coreos.com.yaml")
 SUPPORTED_SPEC = {"endpoints", "selector", "namespaceSelector", "jobLabel", "targetLabels"}
 SUPPORTED_ENDPOINT = {"port", "targetPort", "path", "interval", "scrapeTimeout", "scheme", "fallbackScrapeProtocol"}
 
@@ -80,8 +83,7 @@ def ensure_prometheus_binary() -> Path:
     target = prometheus_binary()
     with build.file_lock(PROMETHEUS_CACHE_DIR / f".prometheus-{PROMETHEUS_VERSION}.lock"):
         if not target.exists():
-            # build's go install helper: an atomic move into the cache and progress on stderr.
-            build._go_install(  # pylint: disable=protected-access
+            build.go_install(
                 "prometheus", f"github.com/prometheus/prometheus/cmd/prometheus@{PROMETHEUS_MODULE_VERSION}", target,
                 "-tags", "remove_all_sd,enable_kubernetes_sd",
                 "-ldflags", f"-X github.com/prometheus/common/version.Version={PROMETHEUS_VERSION}")
@@ -137,7 +139,24 @@ def up(state_dir: Path, server: str) -> None:
         # Enough to start; sync_service_monitors() writes the jobs right after.
         _write_prometheus_config(state_dir, [])
     processes.ensure(prometheus(state_dir, binary))
+    _ensure_service_monitor_crd(state_dir, server)
     sync_service_monitors(state_dir, server)
+
+
+def _ensure_service_monitor_crd(state_dir: Path, server: str) -> None:
+    """The ServiceMonitor CRD, so the chart role renders its ServiceMonitor as on a cluster with the Prometheus
+    Operator. A STAND-IN without schema (tests/fixtures/crds): the operator's own CRD cannot be downloaded here, and
+    sync_service_monitors() plays the operator."""
+    crd = yaml.safe_load(SERVICE_MONITOR_CRD.read_text())
+    path = f"/apis/apiextensions.k8s.io/v1/customresourcedefinitions/{crd['metadata']['name']}"
+    api = _AdminApi(state_dir, server)
+    api.apply(path, crd)
+    deadline = time.monotonic() + 60
+    while not any(condition["type"] == "Established" and condition["status"] == "True"
+                  for condition in api.request("GET", path).get("status", {}).get("conditions", [])):
+        if time.monotonic() > deadline:
+            raise ObservabilityError(f"the CRD {crd['metadata']['name']} was not established within 60 s")
+        time.sleep(1)
 
 
 # Redis ----------------------------------------------------------------------------------------------------------------
