@@ -296,10 +296,12 @@ def test_traefik_redirects_to_https_adds_hsts_and_keeps_metrics_private(render):
     rendered = render("tracking", True)
     (ingress,) = [doc for doc in rendered.kind("Ingress") if doc["metadata"]["name"] == "tracking"]
     assert ingress["metadata"]["annotations"]["traefik.ingress.kubernetes.io/router.middlewares"] == (
-        "mlflow-tracking-redirect-https@kubernetescrd,mlflow-tracking-security-headers@kubernetescrd")
+        "mlflow-tracking-redirect-https@kubernetescrd,mlflow-tracking-security-headers@kubernetescrd,"
+        "mlflow-tracking-retry@kubernetescrd")
     middlewares = {doc["metadata"]["name"]: doc["spec"] for doc in rendered.kind("Middleware")}
     assert middlewares["tracking-redirect-https"] == {"redirectScheme": {"scheme": "https", "permanent": True}}
     assert middlewares["tracking-security-headers"]["headers"]["stsSeconds"] == 31536000
+    assert middlewares["tracking-retry"]["retry"]["attempts"] > 1
     # Traefik v3 has no sslRedirect, and forcing X-Forwarded-Proto would lie on plain http.
     assert "sslRedirect" not in yaml.safe_dump(middlewares) and "customRequestHeaders" not in yaml.safe_dump(middlewares)
     metrics = rendered.named("Ingress", "tracking-metrics")

@@ -39,6 +39,8 @@ EXPECTED_SECRETS = {
     "mlflow-s3": {"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"},
     "mlflow-oidc": {"OIDC_CLIENT_SECRET"},
     "mlflow-flask-server-secret-key": {"MLFLOW_FLASK_SERVER_SECRET_KEY"},
+    # The test inventory runs two replicas, which share the permission cache in the harness's Redis.
+    "mlflow-cache": {"CACHE_REDIS_URL"},
 }
 
 
@@ -110,7 +112,7 @@ def test_release_values_validate_against_the_chart_schema(deployed, kube_cluster
     key = secrets["mlflow-flask-server-secret-key"]["MLFLOW_FLASK_SERVER_SECRET_KEY"]
     assert key not in json.dumps(values)
     assert values["oidcAuth"]["enabled"] is True
-    assert values["oidcAuth"]["redirectUri"] == "http://mlflow.kubernetes.test:5000/callback"
+    assert values["oidcAuth"]["redirectUri"] == "https://mlflow.kubernetes.test/callback"
     assert "groups" in values["oidcAuth"]["scope"].split()
     assert values["oidcAuth"]["groupName"] == ["mlflow-admins", "mlflow-users"]
     assert values["oidcAuth"]["adminGroupName"] == ["mlflow-admins"]
@@ -120,7 +122,11 @@ def test_release_values_validate_against_the_chart_schema(deployed, kube_cluster
     assert values["artifactRoot"]["proxiedArtifactStorage"] is True
     # The pod reaches MinIO through the harness's relay on the node's address.
     assert values["extraEnvVars"]["MLFLOW_S3_ENDPOINT_URL"].startswith("http://10.88.0.1:")
-    assert values["serverAllowedHosts"] == ["mlflow.kubernetes.test:5000"]
+    assert values["serverAllowedHosts"] == [
+        "mlflow.kubernetes.test", "mlflow", f"mlflow.{namespace}", f"mlflow.{namespace}.svc",
+        f"mlflow.{namespace}.svc.cluster.local", "10.88.0.*[0-9]:5000",
+    ]
+    assert values["replicaCount"] == 2 and values["extraEnvVars"]["CACHE_BACKEND"] == "redis"
     assert "extraArgs" not in values and values["log"]["enabled"] is False
     assert int(values["extraEnvVars"]["MLFLOW_WORKERS"]) > 1
     assert values["extraEnvVars"]["MLFLOW_EXPOSE_PROMETHEUS"]
@@ -275,12 +281,13 @@ def test_optional_crds_bring_middleware_service_monitor_and_external_secrets(
             assert {entry["secretKey"] for entry in by_name[name]["data"]} == keys
         middlewares = custom.list_namespaced_custom_object("traefik.io", "v1alpha1", namespace, "middlewares")
         assert {item["metadata"]["name"] for item in middlewares["items"]} == {
-            "mlflow-redirect-https", "mlflow-security-headers", "mlflow-deny-all"}
+            "mlflow-redirect-https", "mlflow-security-headers", "mlflow-retry", "mlflow-deny-all"}
         values = helm_values(kube_cluster, namespace)
         validate_like_helm(values)
         assert values["serviceMonitor"]["enabled"] is True
         assert values["ingress"]["annotations"]["traefik.ingress.kubernetes.io/router.middlewares"] == (
-            f"{namespace}-mlflow-redirect-https@kubernetescrd,{namespace}-mlflow-security-headers@kubernetescrd"
+            f"{namespace}-mlflow-redirect-https@kubernetescrd,{namespace}-mlflow-security-headers@kubernetescrd,"
+            f"{namespace}-mlflow-retry@kubernetescrd"
         )
         # The operator fills the Secrets: neither the role nor the chart writes them, no key reaches the values.
         assert "flaskServerSecretKey" not in values
