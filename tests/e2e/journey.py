@@ -12,6 +12,10 @@ host name of --mlflow-url reaches an address no resolver knows (a pod on the tes
   5. the second user's Keycloak JWT works as MLFLOW_TRACKING_TOKEN with the MLflow client;
   6. the admin sees every experiment;
   7. an anonymous API call gets 401, /health/ready is 200, /metrics counts the requests of every worker.
+Over https (an ingress), first: plain http is redirected to https, answers carry HSTS, MLflow's cookies are Secure.
+With --metrics-url (the pods, as Prometheus scrapes them), /metrics is counted there and must be refused on the
+public URL. With two --pod-url (replicas, reached by address), a session made through the public URL is accepted by
+each pod, and a grant made through one pod is enforced by the other at the next request (shared permission cache).
 Prints "ok: ..." per check, then one JSON line: where the artifact must be in the bucket and what it holds.
 What it created in MLflow is deleted at the end; the artifact stays for the bucket check.
 """
@@ -20,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import re
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
@@ -36,6 +41,8 @@ METRIC = "mlflow_http_request_total"
 METRIC_SAMPLE = re.compile(rf"^{METRIC}\{{[^}}]*\}} ([0-9.e+]+)$", re.MULTILINE)
 # Enough calls that 4 workers share them: one worker's own count would fall short.
 METRIC_CALLS = 24
+# Calls that reach every worker of a pod (2 here) with near certainty: each caches the refusal it answered.
+PINNED_CALLS = 8
 
 
 def parse_args() -> argparse.Namespace:
@@ -55,15 +62,24 @@ def parse_args() -> argparse.Namespace:
         "--resolve", type=host_and_address, action="append", default=[], metavar="HOST:ADDRESS",
         help="connect to ADDRESS for HOST, keeping HOST in URLs and Host headers (as curl --resolve)",
     )
+    parser.add_argument("--ca-file", help="CA certificate(s) to trust for https (e.g. the ingress's test CA)")
+    parser.add_argument("--metrics-url", action="append", default=[],
+                        help="base URL of a pod whose /metrics counts (then the public /metrics must be refused)")
+    parser.add_argument("--pod-url", action="append", default=[],
+                        help="base URL of one replica by its address; two of them: check what the replicas share")
     return parser.parse_args()
 
 
-def request_total(mlflow_url: str) -> float:
-    answer = requests.get(f"{mlflow_url}/metrics", timeout=TIMEOUT)
-    check(answer.status_code == 200, f"/metrics: HTTP {answer.status_code}")
-    samples = METRIC_SAMPLE.findall(answer.text)
-    check(bool(samples), f"/metrics has no {METRIC} samples")
-    return sum(float(sample) for sample in samples)
+def request_total(*mlflow_urls: str) -> float:
+    """The requests MLflow counted, summed over the given servers (each one's workers already aggregated)."""
+    total = 0.0
+    for mlflow_url in mlflow_urls:
+        answer = requests.get(f"{mlflow_url}/metrics", timeout=TIMEOUT)
+        check(answer.status_code == 200, f"{mlflow_url}/metrics: HTTP {answer.status_code}")
+        samples = METRIC_SAMPLE.findall(answer.text)
+        check(bool(samples), f"{mlflow_url}/metrics has no {METRIC} samples")
+        total += sum(float(sample) for sample in samples)
+    return total
 
 
 class Journey:
@@ -81,6 +97,9 @@ class Journey:
         self.experiments: list[str] = []
         self.model = ""
         self.admin_api: Api | None = None
+        self.user_login: WebLogin | None = None
+        self.user_api: Api | None = None
+        self.second_api: Api | None = None
 
     def login(self, username: str, password: str = "") -> WebLogin:
         """Keycloak's form with the password the identity role stored, unless given one."""
@@ -111,6 +130,8 @@ class Journey:
         return answer.json()["access_token"]
 
     def run(self) -> None:
+        if self.url.startswith("https://"):
+            self.http_is_redirected_and_https_has_hsts()
         self.outsider_is_refused()
         owner_api, tracked = self.user_tracks_a_run()
         experiment_query = {"experiment_id": tracked["experiment_id"]}
@@ -119,7 +140,19 @@ class Journey:
         self.jwt_works_after_login(tracked["experiment_id"])
         self.admin_sees_every_experiment()
         self.service_endpoints_answer(owner_api, experiment_query)
+        if len(self.args.pod_url) >= 2:
+            self.replicas_share_sessions_and_grants()
         print(json.dumps({"artifact_key": tracked["artifact_key"], "artifact_content": tracked["content"]}))
+
+    def http_is_redirected_and_https_has_hsts(self) -> None:
+        plain = "http://" + self.url.removeprefix("https://")
+        redirect = requests.get(f"{plain}/health", allow_redirects=False, timeout=TIMEOUT)
+        check(redirect.status_code in (301, 308) and redirect.headers.get("Location") == f"{self.url}/health",
+              f"http: HTTP {redirect.status_code} to {redirect.headers.get('Location')}, not a redirect to https")
+        answer = requests.get(f"{self.url}/health", timeout=TIMEOUT)
+        hsts = answer.headers.get("Strict-Transport-Security", "")
+        check(answer.status_code == 200 and "max-age=" in hsts, f"https: HTTP {answer.status_code}, HSTS {hsts!r}")
+        log(f"plain http is redirected to https ({redirect.status_code}); https answers carry HSTS ({hsts})")
 
     def outsider_is_refused(self) -> None:
         outsider = self.login(self.args.outsider)
@@ -134,6 +167,12 @@ class Journey:
         check(user.landing_path == "/oidc/ui/user", f"{self.args.user} landed on {user.landing_url}")
         status = user.status()
         check(status.get("authenticated") and status.get("username") == self.user_email, f"/auth/status: {status}")
+        if self.url.startswith("https://"):
+            cookies = user.mlflow_cookies()
+            check(bool(cookies) and all(cookie.secure for cookie in cookies),
+                  f"MLflow's cookies over https: {[(cookie.name, cookie.secure) for cookie in cookies]}")
+            log("over https MLflow's session cookie is Secure, and the next requests carry it")
+        self.user_login = user
         user_key = self.named_key(user)
         log(f"{self.args.user} logs in through Keycloak's form and creates an access key")
 
@@ -146,7 +185,8 @@ class Journey:
         self.experiments.append(tracked["experiment_id"])
         self.model = self.name
         log(f"{self.args.user} tracks a run with HTTP Basic: experiment, params, metrics, artifact, model version")
-        return Api(self.url, basic=(self.user_email, user_key)), {**tracked, "content": content}
+        self.user_api = Api(self.url, basic=(self.user_email, user_key))
+        return self.user_api, {**tracked, "content": content}
 
     def jwt_is_refused_before_first_login(self) -> None:
         Api(self.url, bearer=self.keycloak_jwt()).expect(401, "POST", "experiments/search", {"max_results": 1})
@@ -156,6 +196,7 @@ class Journey:
         second = self.login(self.args.second_user, self.second_password)
         check(second.landing_path == "/oidc/ui/user", f"{self.args.second_user} landed on {second.landing_url}")
         second_api = Api(self.url, basic=(self.second_email, second.create_default_key()))
+        self.second_api = second_api
         second_api.expect(403, "GET", "experiments/get", params=experiment_query)
         check(self.name not in second_api.experiment_names(f"{self.name}%"), f"the second user lists {self.name}")
         log(f"{self.args.second_user} cannot read {self.name} (403)")
@@ -182,16 +223,54 @@ class Journey:
     def service_endpoints_answer(self, owner_api: Api, experiment_query: dict) -> None:
         Api(self.url).expect(401, "POST", "experiments/search", {"max_results": 1})
         check(requests.get(f"{self.url}/health/ready", timeout=TIMEOUT).status_code == 200, "/health/ready")
-        before = request_total(self.url)
+        metrics_urls = self.args.metrics_url or [self.url]
+        if self.args.metrics_url:
+            public = requests.get(f"{self.url}/metrics", timeout=TIMEOUT).status_code
+            check(public in (403, 404), f"the public {self.url}/metrics answers HTTP {public}")
+            log(f"/metrics is refused on the public URL (HTTP {public})")
+        before = request_total(*metrics_urls)
         statuses = {
             owner_api.call("GET", "experiments/get", params=experiment_query).status_code
             for call in range(METRIC_CALLS)
         }
         check(statuses == {200}, f"{METRIC_CALLS} reads of {self.name} got HTTP {statuses}")
-        # Several workers answered those calls: whichever answers /metrics must count them all.
-        counted = request_total(self.url) - before
+        # Several workers (and pods) answered those calls: their /metrics together must count them all.
+        counted = request_total(*metrics_urls) - before
         check(counted >= METRIC_CALLS, f"{METRIC} grew by {counted} after {METRIC_CALLS} calls")
-        log(f"anonymous API call 401, /health/ready 200, /metrics counts {METRIC} across workers")
+        log(f"anonymous API call 401, /health/ready 200, /metrics of {len(metrics_urls)} server(s) counts {METRIC} "
+            "across workers")
+
+    def replicas_share_sessions_and_grants(self) -> None:
+        """Requests pinned to one pod each: the pod is reached by its address (its Host header is allowed)."""
+        first, second = self.args.pod_url[:2]
+        for pod in (first, second):
+            answer = requests.get(f"{pod}/auth/status", headers={"Cookie": self.user_login.cookie_header()},
+                                  timeout=TIMEOUT)
+            check(answer.status_code == 200 and answer.json().get("username") == self.user_email,
+                  f"{pod} does not know the session made through {self.url}: HTTP {answer.status_code}")
+        log(f"a session made through {self.url} is accepted by both pods, {first} and {second}")
+
+        # /metrics needs no login, so MLflow's Host check alone answers (the API would ask for a login first).
+        rebinding = requests.get(f"{first}/metrics", timeout=TIMEOUT,
+                                 headers={"Host": f"{urlsplit(first).hostname}.attacker.example:5000"})
+        check(rebinding.status_code == 403, f"a foreign Host header on {first}: HTTP {rebinding.status_code}")
+
+        owner_on_first = Api(first, basic=self.user_api.session.auth)
+        second_on_second = Api(second, basic=self.second_api.session.auth)
+        created = owner_on_first.expect(200, "POST", "experiments/create", {"name": f"{self.name}-replicas"})
+        self.experiments.append(created["experiment_id"])
+        query = {"experiment_id": created["experiment_id"]}
+        # Every worker of the second pod answers (and caches) a refusal first.
+        refused = {second_on_second.call("GET", "experiments/get", params=query).status_code
+                   for call in range(PINNED_CALLS)}
+        check(refused == {403}, f"the second user read {self.name}-replicas before any grant: HTTP {refused}")
+        grant = f"permissions/users/{self.second_email}/experiments/{created['experiment_id']}"
+        owner_on_first.expect((200, 201), "POST", grant, {"permission": "READ"})
+        allowed = [second_on_second.call("GET", "experiments/get", params=query).status_code
+                   for call in range(PINNED_CALLS)]
+        check(allowed == [200] * PINNED_CALLS, f"after a grant through {first}, {second} answered {allowed}")
+        log(f"a grant made through {first} is enforced by {second} from the next request on ({PINNED_CALLS} of "
+            f"{PINNED_CALLS}); a foreign Host header is refused (403)")
 
     def clean_up(self) -> None:
         """Delete what the journey made in MLflow, as the admin; the artifact stays for the bucket check."""
@@ -214,6 +293,9 @@ def main() -> None:
     args = parse_args()
     for host, address in args.resolve:
         resolve(host, address)
+    if args.ca_file:
+        # requests, and the MLflow client through it, verify https against this bundle.
+        os.environ["REQUESTS_CA_BUNDLE"] = args.ca_file
     journey = Journey(args)
     try:
         journey.run()

@@ -55,8 +55,11 @@ class WebLogin:
         form_page = self.session.get(f"{self.mlflow_url}/login", timeout=TIMEOUT)
         form_page.raise_for_status()
         # Keycloak marks its cookies Secure even over http; a browser keeps them on 127.0.0.1, requests does not.
+        # MLflow's own stay as they are when it is served over https (they must be Secure then).
+        https = self.mlflow_url.startswith("https://")
         for cookie in self.session.cookies:
-            cookie.secure = False
+            if not (https and cookie.domain == self.host):
+                cookie.secure = False
         form = LOGIN_FORM.search(form_page.text)
         check(form is not None, f"no Keycloak login form at {form_page.url}")
         action = html.unescape(FORM_ACTION.search(form.group(0)).group(1))
@@ -67,6 +70,18 @@ class WebLogin:
     @property
     def landing_path(self) -> str:
         return urlsplit(self.landing_url).path
+
+    @property
+    def host(self) -> str:
+        return urlsplit(self.mlflow_url).hostname
+
+    def mlflow_cookies(self) -> list:
+        """The cookies MLflow set (the session's), as the jar holds them."""
+        return [cookie for cookie in self.session.cookies if cookie.domain == self.host]
+
+    def cookie_header(self) -> str:
+        """MLflow's cookies as a Cookie header, for a request to one pod by its address (no jar would send them)."""
+        return "; ".join(f"{cookie.name}={cookie.value}" for cookie in self.mlflow_cookies())
 
     def status(self) -> dict:
         """/auth/status: {"authenticated": true, "username": ...}; 401 without a session."""
