@@ -11,7 +11,8 @@ host name of --mlflow-url reaches an address no resolver knows (a pod on the tes
   4. the second user cannot read the user's experiment (403) until its owner grants READ, then can;
   5. the second user's Keycloak JWT works as MLFLOW_TRACKING_TOKEN with the MLflow client;
   6. the admin sees every experiment;
-  7. an anonymous API call gets 401, /health/ready is 200, /metrics counts the requests of every worker.
+  7. an anonymous API call gets 401, /health/ready is 200, /metrics counts the requests of every worker;
+  8. a state-changing call with the public URL's Origin is served, from another origin refused (CORS origins).
 Over https (an ingress), first: plain http is redirected to https, answers carry HSTS, MLflow's cookies are Secure.
 With --metrics-url (the pods, as Prometheus scrapes them), /metrics is counted there and must be refused on the
 public URL. With two --pod-url (replicas, reached by address), a session made through the public URL is accepted by
@@ -140,6 +141,7 @@ class Journey:
         self.jwt_works_after_login(tracked["experiment_id"])
         self.admin_sees_every_experiment()
         self.service_endpoints_answer(owner_api, experiment_query)
+        self.cross_origin_writes_only_from_the_public_origin(owner_api)
         if len(self.args.pod_url) >= 2:
             self.replicas_share_sessions_and_grants()
         print(json.dumps({"artifact_key": tracked["artifact_key"], "artifact_content": tracked["content"]}))
@@ -239,6 +241,18 @@ class Journey:
         check(counted >= METRIC_CALLS, f"{METRIC} grew by {counted} after {METRIC_CALLS} calls")
         log(f"anonymous API call 401, /health/ready 200, /metrics of {len(metrics_urls)} server(s) counts {METRIC} "
             "across workers")
+
+    def cross_origin_writes_only_from_the_public_origin(self, owner_api: Api) -> None:
+        """What a browser sends for a page's POST: its Origin. MLflow allows the public URL's (its CORS origins)."""
+        public_origin = "{0.scheme}://{0.netloc}".format(urlsplit(self.url))
+        statuses = {}
+        for origin in (public_origin, "https://attacker.example"):
+            answer = owner_api.session.post(f"{self.url}/api/2.0/mlflow/experiments/search", json={"max_results": 1},
+                                            headers={"Origin": origin}, timeout=TIMEOUT)
+            statuses[origin] = answer.status_code
+        check(statuses == {public_origin: 200, "https://attacker.example": 403},
+              f"cross-origin POSTs by Origin: {statuses}")
+        log(f"a POST with Origin {public_origin} is served, one from another origin is refused (403)")
 
     def replicas_share_sessions_and_grants(self) -> None:
         """Requests pinned to one pod each: the pod is reached by its address (its Host header is allowed)."""
