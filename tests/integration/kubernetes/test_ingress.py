@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 from kubernetes import client
 
+from tests.ansible_runner import run_module
 from tests.kube import build, images, ingress
 
 pytestmark = pytest.mark.kubernetes
@@ -201,3 +202,33 @@ def test_traefik_is_the_pinned_version(kube_cluster):
                             check=True).stdout
 
     assert f"Version:      {build.TRAEFIK_VERSION}" in output, output
+
+
+def _probe(url: str, *options: str):
+    """mlops.mlflow.http_probe through Traefik's address, as the doctor uses it before DNS points at the ingress."""
+    return run_module("mlops.mlflow.http_probe", " ".join([f"url={url}", f"address={ingress.INGRESS_ADDRESS}",
+                                                           *options]))
+
+
+def test_http_probe_reads_the_ingress_through_its_address_with_host_and_sni(routed_app):
+    answer = _probe(f"https://{HOST}/", f"ca_path={routed_app.cafile}")
+    assert answer.returncode == 0, answer.output
+    result = answer.module_result
+    assert result["status"] == 200 and result["changed"] is False
+    assert result["headers"]["strict-transport-security"] == "max-age=31536000"
+    assert result["tls"]["version"].startswith("TLSv1.")
+    assert result["tls"]["subject_alt_names"] == [HOST] and result["tls"]["days_left"] > 300
+    redirect = _probe(f"http://{HOST}/x?y=1").module_result
+    assert (redirect["status"], redirect["location"], redirect["tls"]) == (301, f"https://{HOST}/x?y=1", {})
+
+
+@pytest.mark.parametrize("url, options, message", [
+    (f"https://{HOST}/", [], f"TLS with {HOST} through 127.0.0.1 failed: unable to get local issuer certificate"),
+    (f"https://{HOST}:1/", [], f"No answer from https://{HOST}:1/ through 127.0.0.1: [Errno 111] Connection refused"),
+    ("ftp://example.test/", [], "url must be an http:// or https:// URL with a host, got 'ftp://example.test/'"),
+], ids=["untrusted-certificate", "nothing-listening", "not-http"])
+def test_http_probe_fails_in_one_line_when_no_answer_comes(routed_app, url, options, message):
+    answer = _probe(url, *options)
+    assert answer.returncode != 0
+    assert answer.module_result["msg"] == message
+    assert "Traceback" not in answer.output
