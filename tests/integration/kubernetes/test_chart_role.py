@@ -253,7 +253,7 @@ def test_external_secrets_not_created_by_the_operator_stop_the_release(local_sta
                         "-e", "chart_external_secret_wait_timeout=5")
         assert result.returncode != 0
         assert (f"The External Secrets Operator did not create the Secrets mlflow-database, mlflow-s3, mlflow-oidc, "
-                f"mlflow-flask-server-secret-key in namespace {namespace} within 5 s") in " ".join(result.output.split())
+                f"mlflow-flask-server-secret-key, mlflow-cache in namespace {namespace} within 5 s") in " ".join(result.output.split())
         names = {s.metadata.name for s in client.CoreV1Api(kube_api).list_namespaced_secret(namespace).items}
         assert not any(name.startswith("sh.helm.release.") for name in names)
         assert "mlflow-flask-server-secret-key" not in names
@@ -271,7 +271,7 @@ def test_optional_crds_bring_middleware_service_monitor_and_external_secrets(
         # The operator's Secrets hold made-up values, so neither the pod nor the migration Job (a hook Helm always
         # waits for) can reach the database: Helm must not wait for them.
         result = deploy(namespace, "-e", "chart_secret_backend=external-secrets", "-e", "chart_wait=false",
-                        "-e", "chart_migrate_schema=false")
+                        "-e", "chart_migrate_schema=false", "-e", "chart_replicas=1")
         assert result.returncode == 0, result.output[-4000:]
         external = custom.list_namespaced_custom_object("external-secrets.io", "v1", namespace, "externalsecrets")
         by_name = {item["metadata"]["name"]: item["spec"] for item in external["items"]}
