@@ -40,6 +40,7 @@ import urllib3
 
 from benchmarks import stats
 from benchmarks.stack import STATE_DIR
+from tests.e2e.resolve import resolve
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 KUBE_DIR = STATE_DIR / "test-kube"
@@ -268,24 +269,6 @@ def measure_throughput(endpoint, headers, path, threads, seconds):
 
 # --- the cluster and the login ------------------------------------------------------------------------------------
 
-@contextlib.contextmanager
-def resolved(host, address):
-    """While inside, this process connects to `address` whenever it means `host` (curl's --resolve): requests keeps
-    the public name in URLs, Host headers, SNI and cookies. Only the login and the key's deletion need it."""
-    original = socket.getaddrinfo
-
-    def getaddrinfo(name, *args, **kwargs):
-        if isinstance(name, str) and name.lower() == host:
-            name = address
-        return original(name, *args, **kwargs)
-
-    socket.getaddrinfo = getaddrinfo
-    try:
-        yield
-    finally:
-        socket.getaddrinfo = original
-
-
 def cluster_setup(pod_ip=None):
     """The Service's ready pods (from its EndpointSlices), the pod measured directly, the ingress's middlewares."""
     # Imported here: only this benchmark needs the client, and its import is slow.
@@ -511,7 +494,9 @@ def benchmark(arguments):
         "targets": {endpoint.name: {"label": endpoint.label, "url": endpoint.url} for endpoint in endpoints},
         "problems": [],
     }
-    with resolved(PUBLIC_HOST, INGRESS_ADDRESS), contextlib.ExitStack() as exits:
+    # The login and the key's deletion go through the public name, which nothing resolves (curl's --resolve).
+    resolve(PUBLIC_HOST, INGRESS_ADDRESS)
+    with contextlib.ExitStack() as exits:
         key = AccessKey()
         exits.callback(_best_effort, key.delete)
         key.create()

@@ -25,7 +25,7 @@ from kubernetes import client, config, dynamic
 
 from tests.kube import build, node
 from tests.kube import process as processes
-from tests.kube.pki import DAYS, Pki, _create_private, _openssl, _private_key, _signed_cert
+from tests.kube.pki import create_private, ensure_ca, signed_cert
 from tests.kube.process import Component
 
 if TYPE_CHECKING:
@@ -92,11 +92,12 @@ def ensure_tls_secret(kube: KubeCluster, namespace: str, name: str, hosts: list[
     directory = kube.state_dir / "ingress-tls"
     # Molecule and pytest may ask at the same time: a key must never be paired with another run's certificate.
     with build.file_lock(directory / ".lock"):
-        pki = _ensure_ingress_ca(directory)
+        # A CA of its own, as an issuer of cert-manager's would be, apart from the cluster CA.
+        pki = ensure_ca(directory, "mlops-mlflow-test-ingress-ca")
         key = pki.directory / f"{','.join(names)}.key"
         crt = key.with_suffix(".crt")
         if not crt.exists():
-            _signed_cert(pki, key, crt, f"/CN={names[0]}", "serverAuth",
+            signed_cert(pki, key, crt, f"/CN={names[0]}", "serverAuth",
                          "subjectAltName=" + ",".join(f"DNS:{host}" for host in names))
     files = {"tls.crt": crt, "tls.key": key, "ca.crt": pki.ca_crt}
     _apply(_client(kube), {
@@ -105,24 +106,6 @@ def ensure_tls_secret(kube: KubeCluster, namespace: str, name: str, hosts: list[
         "data": {field: base64.b64encode(file.read_bytes()).decode() for field, file in files.items()},
     })
     return pki.ca_crt
-
-
-def _ensure_ingress_ca(directory: Path) -> Pki:
-    """A CA of its own for ingress certificates (as an issuer of cert-manager's would be), apart from the cluster CA."""
-    directory.mkdir(parents=True, exist_ok=True)
-    directory.chmod(0o700)
-    pki = Pki.under(directory)
-    if not pki.ca_crt.exists():
-        # A new CA invalidates every certificate it signed.
-        for stale in directory.glob("*.crt"):
-            stale.unlink()
-        _private_key(pki.ca_key)
-        _openssl("req", "-x509", "-new", "-key", pki.ca_key, "-sha256", "-days", DAYS,
-                 "-subj", "/CN=mlops-mlflow-test-ingress-ca",
-                 "-addext", "basicConstraints=critical,CA:TRUE",
-                 "-addext", "keyUsage=critical,keyCertSign,cRLSign",
-                 "-out", pki.ca_crt)
-    return pki
 
 
 def _config_file(state_dir: Path) -> Path:
@@ -175,7 +158,7 @@ def _write_token(api: client.ApiClient, state_dir: Path) -> None:
     path = _token_file(state_dir)
     path.parent.mkdir(parents=True, exist_ok=True)
     scratch = path.with_name(f".{path.name}.new")
-    _create_private(scratch)
+    create_private(scratch)
     scratch.write_text(token.status.token)
     scratch.replace(path)
 

@@ -45,8 +45,8 @@ class Pki:
         )
 
 
-def ensure_pki(directory: Path, service_ip: str) -> Pki:
-    """Create what is missing: a CA, the API server's serving cert, the service-account key pair, an admin cert."""
+def ensure_ca(directory: Path, common_name: str) -> Pki:
+    """A CA in directory (0700), made once; the certificates of an earlier CA there are removed with it."""
     directory.mkdir(parents=True, exist_ok=True)
     directory.chmod(0o700)
     pki = Pki.under(directory)
@@ -56,18 +56,24 @@ def ensure_pki(directory: Path, service_ip: str) -> Pki:
             stale.unlink()
         _private_key(pki.ca_key)
         _openssl("req", "-x509", "-new", "-key", pki.ca_key, "-sha256", "-days", DAYS,
-                 "-subj", f"/CN={CLUSTER_NAME}-ca",
+                 "-subj", f"/CN={common_name}",
                  "-addext", "basicConstraints=critical,CA:TRUE",
                  "-addext", "keyUsage=critical,keyCertSign,cRLSign",
                  "-out", pki.ca_crt)
+    return pki
+
+
+def ensure_pki(directory: Path, service_ip: str) -> Pki:
+    """Create what is missing: a CA, the API server's serving cert, the service-account key pair, an admin cert."""
+    pki = ensure_ca(directory, f"{CLUSTER_NAME}-ca")
     if not pki.apiserver_crt.exists():
         alt_names = ["IP:127.0.0.1", f"IP:{service_ip}", "DNS:localhost", "DNS:kubernetes", "DNS:kubernetes.default",
                      "DNS:kubernetes.default.svc", "DNS:kubernetes.default.svc.cluster.local"]
-        _signed_cert(pki, pki.apiserver_key, pki.apiserver_crt, "/CN=kube-apiserver", "serverAuth",
+        signed_cert(pki, pki.apiserver_key, pki.apiserver_crt, "/CN=kube-apiserver", "serverAuth",
                      "subjectAltName=" + ",".join(alt_names))
     if not pki.admin_crt.exists():
         # O=system:masters is bound to cluster-admin by the API server's bootstrap RBAC policy.
-        _signed_cert(pki, pki.admin_key, pki.admin_crt, "/O=system:masters/CN=mlops-mlflow-test-admin", "clientAuth")
+        signed_cert(pki, pki.admin_key, pki.admin_crt, "/O=system:masters/CN=mlops-mlflow-test-admin", "clientAuth")
     if not pki.sa_pub.exists():
         _private_key(pki.sa_key)
         _openssl("pkey", "-in", pki.sa_key, "-pubout", "-out", pki.sa_pub)
@@ -93,13 +99,13 @@ def write_kubeconfig(path: Path, pki: Pki, server: str) -> Path:
     }
     # Written beside and renamed: a test reading the kubeconfig while `up` runs again never sees a partial file.
     scratch = path.with_name(f".{path.name}.new")
-    _create_private(scratch)
+    create_private(scratch)
     scratch.write_text(yaml.safe_dump(config, sort_keys=False))
     scratch.replace(path)
     return path
 
 
-def _signed_cert(pki: Pki, key: Path, crt: Path, subject: str, usage: str, *extensions: str) -> None:
+def signed_cert(pki: Pki, key: Path, crt: Path, subject: str, usage: str, *extensions: str) -> None:
     _private_key(key)
     lines = ["basicConstraints=critical,CA:FALSE", "keyUsage=critical,digitalSignature,keyEncipherment",
              f"extendedKeyUsage={usage}", *extensions]
@@ -112,11 +118,11 @@ def _signed_cert(pki: Pki, key: Path, crt: Path, subject: str, usage: str, *exte
 
 
 def _private_key(path: Path) -> None:
-    _create_private(path)
+    create_private(path)
     _openssl("genpkey", "-quiet", "-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048", "-out", path)
 
 
-def _create_private(path: Path) -> None:
+def create_private(path: Path) -> None:
     """Create (or truncate) path with mode 0600 before anything secret is written to it."""
     os.close(os.open(path, os.O_CREAT | os.O_WRONLY | os.O_TRUNC, 0o600))
     path.chmod(0o600)
