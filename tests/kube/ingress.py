@@ -25,7 +25,7 @@ from kubernetes import client, config, dynamic
 
 from tests.kube import build, node
 from tests.kube import process as processes
-from tests.kube.pki import create_private, ensure_ca, signed_cert
+from tests.kube.pki import Pki, create_private, ensure_ca, signed_cert
 from tests.kube.process import Component
 
 if TYPE_CHECKING:

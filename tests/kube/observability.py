@@ -146,17 +146,23 @@ def up(state_dir: Path, server: str) -> None:
 def _ensure_service_monitor_crd(state_dir: Path, server: str) -> None:
     """The ServiceMonitor CRD, so the chart role renders its ServiceMonitor as on a cluster with the Prometheus
     Operator. A STAND-IN without schema (tests/fixtures/crds): the operator's own CRD cannot be downloaded here, and
-    sync_service_monitors() plays the operator."""
+    sync_service_monitors() plays the operator.
+
+    Returns once ServiceMonitors can be listed: a CRD is Established before its API group is served, and a client
+    that reads the API discovery in between (Traefik's setup, the kubernetes client) fails."""
     crd = yaml.safe_load(SERVICE_MONITOR_CRD.read_text())
-    path = f"/apis/apiextensions.k8s.io/v1/customresourcedefinitions/{crd['metadata']['name']}"
     api = _AdminApi(state_dir, server)
-    api.apply(path, crd)
+    api.apply(f"/apis/apiextensions.k8s.io/v1/customresourcedefinitions/{crd['metadata']['name']}", crd)
     deadline = time.monotonic() + 60
-    while not any(condition["type"] == "Established" and condition["status"] == "True"
-                  for condition in api.request("GET", path).get("status", {}).get("conditions", [])):
-        if time.monotonic() > deadline:
-            raise ObservabilityError(f"the CRD {crd['metadata']['name']} was not established within 60 s")
-        time.sleep(1)
+    while True:
+        try:
+            api.request("GET", f"/apis/{crd['spec']['group']}/v1")
+            api.request("GET", SERVICE_MONITORS)
+            return
+        except urllib.error.URLError as error:
+            if time.monotonic() > deadline:
+                raise ObservabilityError(f"ServiceMonitors cannot be listed 60 s after their CRD: {error}") from error
+            time.sleep(1)
 
 
 # Redis ----------------------------------------------------------------------------------------------------------------
