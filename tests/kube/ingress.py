@@ -98,7 +98,7 @@ def ensure_tls_secret(kube: KubeCluster, namespace: str, name: str, hosts: list[
         crt = key.with_suffix(".crt")
         if not crt.exists():
             signed_cert(pki, key, crt, f"/CN={names[0]}", "serverAuth",
-                         "subjectAltName=" + ",".join(f"DNS:{host}" for host in names))
+                        "subjectAltName=" + ",".join(f"DNS:{host}" for host in names))
     files = {"tls.crt": crt, "tls.key": key, "ca.crt": pki.ca_crt}
     _apply(_client(kube), {
         "apiVersion": "v1", "kind": "Secret", "type": "kubernetes.io/tls",

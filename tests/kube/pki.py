@@ -70,7 +70,7 @@ def ensure_pki(directory: Path, service_ip: str) -> Pki:
         alt_names = ["IP:127.0.0.1", f"IP:{service_ip}", "DNS:localhost", "DNS:kubernetes", "DNS:kubernetes.default",
                      "DNS:kubernetes.default.svc", "DNS:kubernetes.default.svc.cluster.local"]
         signed_cert(pki, pki.apiserver_key, pki.apiserver_crt, "/CN=kube-apiserver", "serverAuth",
-                     "subjectAltName=" + ",".join(alt_names))
+                    "subjectAltName=" + ",".join(alt_names))
     if not pki.admin_crt.exists():
         # O=system:masters is bound to cluster-admin by the API server's bootstrap RBAC policy.
         signed_cert(pki, pki.admin_key, pki.admin_crt, "/O=system:masters/CN=mlops-mlflow-test-admin", "clientAuth")
