@@ -105,83 +105,36 @@ mapper:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.mlops.mlflow.plugins.module_utils._keycloak import (
-    KeycloakApi,
-    find_by,
-    group_mapper_representation,
-    keycloak_argument_spec,
-    keycloak_module_kwargs,
-    managed_view,
+from ansible_collections.mlops.mlflow.plugins.module_utils._keycloak import group_mapper_representation
+from ansible_collections.mlops.mlflow.plugins.module_utils._keycloak_mapper import (
+    converge_mapper,
+    mapper_argument_spec,
+    mapper_module_kwargs,
 )
-
-
-def mapper_owner_path(api, params):
-    """The admin path of the client scope or client that holds the mapper."""
-    if params["client_scope"]:
-        scope = api.find_client_scope(params["client_scope"])
-        if scope is None:
-            api.module.fail_json(
-                msg="Client scope '%s' does not exist in realm '%s'" % (params["client_scope"], api.realm)
-            )
-        return ("client-scopes", scope["id"])
-    client = api.find_client(params["client_id"])
-    if client is None:
-        api.module.fail_json(msg="Client '%s' does not exist in realm '%s'" % (params["client_id"], api.realm))
-    return ("clients", client["id"])
 
 
 def main():
     module = AnsibleModule(
-        argument_spec=keycloak_argument_spec(
-            name=dict(type="str", required=True),
-            client_scope=dict(type="str"),
-            client_id=dict(type="str"),
+        argument_spec=mapper_argument_spec(
             claim_name=dict(type="str", default="groups"),
             full_path=dict(type="bool", default=False),
             id_token=dict(type="bool", default=True),
             access_token=dict(type="bool", default=True),
             userinfo=dict(type="bool", default=True),
-            state=dict(type="str", choices=["present", "absent"], default="present"),
         ),
-        **keycloak_module_kwargs(),
+        **mapper_module_kwargs(),
     )
     params = module.params
-    if bool(params["client_scope"]) == bool(params["client_id"]):
-        module.fail_json(msg="Exactly one of client_scope and client_id is required")
-
-    desired = group_mapper_representation(
-        params["name"],
-        params["claim_name"],
-        params["full_path"],
-        params["id_token"],
-        params["access_token"],
-        params["userinfo"],
-    )
-    api = KeycloakApi(module)
-    api.require_realm()
-    owner = mapper_owner_path(api, params)
-    models_path = api.realm_path(*owner) + "/protocol-mappers/models"
-    current = find_by(api.request("GET", models_path) or [], "name", params["name"])
-
-    if params["state"] == "absent":
-        changed = api.delete(models_path, current)
-        module.exit_json(
-            changed=changed, mapper={}, diff=dict(before=managed_view(current, desired), after={})
-        )
-
-    if current is not None and current.get("protocolMapper") != desired["protocolMapper"]:
-        module.fail_json(
-            msg="Mapper '%s' exists with type %s, not %s: remove it first"
-            % (params["name"], current.get("protocolMapper"), desired["protocolMapper"])
-        )
-
-    changed, after = api.converge(
-        models_path, current, desired, lambda: find_by(api.request("GET", models_path) or [], "name", params["name"])
-    )
-    module.exit_json(
-        changed=changed,
-        mapper=after,
-        diff=dict(before=managed_view(current, desired), after=managed_view(after, desired)),
+    converge_mapper(
+        module,
+        group_mapper_representation(
+            params["name"],
+            params["claim_name"],
+            params["full_path"],
+            params["id_token"],
+            params["access_token"],
+            params["userinfo"],
+        ),
     )
 
 

@@ -7,11 +7,13 @@ from __future__ import annotations
 DOCUMENTATION = r"""
 ---
 module: keycloak_group_members
-short_description: Add existing Keycloak users to a group, or remove them from it
+short_description: Add existing Keycloak users to a group, remove them, or make them its only members
 version_added: 0.1.0
 description:
-  - Makes the listed users members of a top-level group (V(present)) or not members (V(absent)).
-  - Members that are not listed are left alone.
+  - Makes the listed users members of a top-level group (V(present)), not members (V(absent)), or its only members
+    (V(exact)).
+  - With V(present) and V(absent), members that are not listed are left alone; with V(exact) they are removed, so
+    that taking a user off the list takes their membership away.
   - The users and the group must exist; the module fails naming any that do not, before changing anything.
 author:
   - mlops.mlflow maintainers (@mlops-mlflow)
@@ -29,9 +31,12 @@ options:
     elements: str
     required: true
   state:
-    description: Whether the users should be members of the group.
+    description:
+      - Whether the users should be members of the group (V(present)), not members (V(absent)), or its only
+        members (V(exact)).
+      - V(exact) with an empty O(members) removes every member.
     type: str
-    choices: [present, absent]
+    choices: [present, absent, exact]
     default: present
 """
 
@@ -44,6 +49,16 @@ EXAMPLES = r"""
     realm: mlflow
     group: mlflow-users
     members: [alice, bob]
+
+- name: Make alice and bob the only administrators (anyone else in the group is removed)
+  mlops.mlflow.keycloak_group_members:
+    auth_keycloak_url: http://127.0.0.1:8080
+    auth_username: admin
+    auth_password: "{{ keycloak_admin_password }}"
+    realm: mlflow
+    group: mlflow-admins
+    members: [alice, bob]
+    state: exact
 """
 
 RETURN = r"""
@@ -85,9 +100,10 @@ def find_user_ids(api, usernames):
     return ids
 
 
-def member_ids(api, group_id):
+def current_members(api, group_id):
+    """The group's members as {user id: user name}."""
     members = api.request("GET", api.realm_path("groups", group_id, "members"), query={"max": "-1"}) or []
-    return {member["id"] for member in members}
+    return {member["id"]: member["username"] for member in members}
 
 
 def main():
@@ -95,7 +111,7 @@ def main():
         argument_spec=keycloak_argument_spec(
             group=dict(type="str", required=True),
             members=dict(type="list", elements="str", required=True),
-            state=dict(type="str", choices=["present", "absent"], default="present"),
+            state=dict(type="str", choices=["present", "absent", "exact"], default="present"),
         ),
         **keycloak_module_kwargs(),
     )
@@ -106,26 +122,31 @@ def main():
     if group is None:
         module.fail_json(msg="Group '%s' does not exist in realm '%s'" % (params["group"], api.realm))
     user_ids = find_user_ids(api, sorted(set(params["members"])))
-    current = member_ids(api, group["id"])
-    before = sorted(name for name, user_id in user_ids.items() if user_id in current)
+    current = current_members(api, group["id"])
 
-    if params["state"] == "present":
-        added = sorted(name for name, user_id in user_ids.items() if user_id not in current)
-        removed = []
-        after = sorted(user_ids)
-        method = "PUT"
+    if params["state"] == "absent":
+        to_add = {}
+        to_remove = {user_id: name for name, user_id in user_ids.items() if user_id in current}
     else:
-        added = []
-        removed = before
-        after = []
-        method = "DELETE"
+        to_add = {user_id: name for name, user_id in user_ids.items() if user_id not in current}
+        listed = set(user_ids.values())
+        to_remove = {} if params["state"] == "present" else {
+            user_id: name for user_id, name in current.items() if user_id not in listed
+        }
     if not module.check_mode:
-        for name in added + removed:
-            api.request(method, api.realm_path("users", user_ids[name], "groups", group["id"]))
+        for user_id in to_add:
+            api.request("PUT", api.realm_path("users", user_id, "groups", group["id"]))
+        for user_id in to_remove:
+            api.request("DELETE", api.realm_path("users", user_id, "groups", group["id"]))
+
+    # The diff shows the members this run is about: all of them with exact, the listed ones otherwise.
+    shown = set(current) if params["state"] == "exact" else set(user_ids.values())
+    before = sorted(current[user_id] for user_id in shown if user_id in current)
+    after = sorted(set(before) - set(to_remove.values()) | set(to_add.values()))
     module.exit_json(
-        changed=bool(added or removed),
-        added=added,
-        removed=removed,
+        changed=bool(to_add or to_remove),
+        added=sorted(to_add.values()),
+        removed=sorted(to_remove.values()),
         diff=dict(before={"members": before}, after={"members": after}),
     )
 

@@ -122,6 +122,27 @@ def test_group_mapper_on_a_client(rest, connection, realm):
     assert module("keycloak_group_mapper", f"{mapper} state=absent")["changed"] is True
 
 
+def test_audience_mapper_on_a_client(rest, connection, realm):
+    base = f"{connection} realm={realm}"
+    client_id = unique_name("client")
+    module("keycloak_oidc_client", f"{base} client_id={client_id}")
+    mapper = f"{base} client_id={client_id} name=audience audience={client_id}"
+    assert module("keycloak_audience_mapper", mapper, "--check")["changed"] is True
+    assert module("keycloak_audience_mapper", mapper)["changed"] is True
+    client = rest.client(realm, client_id)
+    mappers = rest.call("GET", f"realms/{realm}/clients/{client['id']}/protocol-mappers/models")
+    (created,) = [mapper for mapper in mappers if mapper["name"] == "audience"]
+    assert created["protocolMapper"] == "oidc-audience-mapper"
+    assert created["config"]["included.client.audience"] == client_id
+    assert created["config"]["access.token.claim"] == "true" and created["config"]["id.token.claim"] == "false"
+    assert module("keycloak_audience_mapper", mapper)["changed"] is False
+    # Drift of a managed setting is repaired; a group mapper of the same name is not overwritten.
+    assert module("keycloak_audience_mapper", f"{mapper} id_token=true")["changed"] is True
+    clash = run_module("mlops.mlflow.keycloak_group_mapper", f"{base} client_id={client_id} name=audience")
+    assert clash.returncode != 0 and "exists with type oidc-audience-mapper" in clash.module_result["msg"]
+    assert module("keycloak_audience_mapper", f"{mapper} state=absent")["changed"] is True
+
+
 def test_group_mapper_names_a_missing_scope_and_a_bad_target(connection, realm):
     base = f"{connection} realm={realm} name=groups"
     missing = run_module("mlops.mlflow.keycloak_group_mapper", f"{base} client_scope=nosuchscope")
@@ -129,7 +150,7 @@ def test_group_mapper_names_a_missing_scope_and_a_bad_target(connection, realm):
     assert missing.module_result["msg"] == f"Client scope 'nosuchscope' does not exist in realm '{realm}'"
     both = run_module("mlops.mlflow.keycloak_group_mapper", f"{base} client_scope=a client_id=b")
     assert both.returncode != 0
-    assert both.module_result["msg"] == "Exactly one of client_scope and client_id is required"
+    assert both.module_result["msg"] == "parameters are mutually exclusive: client_scope|client_id"
 
 
 def test_client_converges_and_its_secret_is_only_returned_on_request(rest, connection, realm):
@@ -201,6 +222,19 @@ def test_group_and_members(rest, connection, realm):
     assert module("keycloak_group_members", members)["changed"] is False
     assert module("keycloak_group_members", f"{members} state=absent")["removed"] == [user]
     assert rest.user_group_names(realm, user) == set()
+
+    # exact: the listed users become the only members; a user taken off the list loses the membership.
+    other = unique_name("user")
+    rest.create_user(realm, other, "unused-password-2")
+    module("keycloak_group_members", f"{base} group={group} members={user},{other}")
+    exact = f"{base} group={group} members={other} state=exact"
+    checked = module("keycloak_group_members", exact, "--check", "--diff")
+    assert checked["changed"] is True and checked["removed"] == [user] and checked["added"] == []
+    assert checked["diff"] == {"before": {"members": sorted([user, other])}, "after": {"members": [other]}}
+    assert rest.user_group_names(realm, user) == {group}
+    assert module("keycloak_group_members", exact)["removed"] == [user]
+    assert rest.user_group_names(realm, user) == set() and rest.user_group_names(realm, other) == {group}
+    assert module("keycloak_group_members", exact)["changed"] is False
 
     unknown = run_module("mlops.mlflow.keycloak_group_members", f"{base} group={group} members=nosuchuser")
     assert unknown.returncode != 0
