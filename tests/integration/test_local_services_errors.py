@@ -53,6 +53,31 @@ def test_a_missing_go_is_named_when_minio_is_not_built(tmp_path):
     assert "Install Go" in result.output
 
 
+@pytest.mark.parametrize("address", ["0.0.0.0", "10.0.0.5", "::", "my-host.example.com"])
+def test_a_bind_address_other_than_loopback_is_refused(tmp_path, address):
+    result = _preflight(tmp_path, "-e", f"local_services_bind_address={address}")
+    assert result.returncode != 0
+    assert (
+        f"local_services_bind_address is {address}, not a loopback address (127.0.0.0/8, ::1, localhost): PostgreSQL, "
+        "Keycloak (in dev mode) and MinIO would be reachable from the network, without TLS. Bind them to 127.0.0.1, "
+        "or set local_services_allow_network_exposure: true if that is what you want."
+    ) in result.output
+    assert "Traceback" not in result.output
+
+
+@pytest.mark.parametrize(
+    ("address", "opt_in"),
+    [("127.0.0.1", "false"), ("127.0.0.2", "false"), ("::1", "false"), ("localhost", "false"), ("0.0.0.0", "true")],
+)
+def test_loopback_or_an_asked_for_exposure_passes_the_check(tmp_path, address, opt_in):
+    result = _preflight(
+        tmp_path, "-e", f"local_services_bind_address={address}", "-e", f"local_services_allow_network_exposure={opt_in}"
+    )
+    # The check passed: the preflight went on to the next ones (the ports of the running stack may fail it later).
+    assert "local_services_bind_address is" not in result.output, result.output[-3000:]
+    assert "TASK [mlops.mlflow.local_services : Choose the JDK for Keycloak]" in result.output
+
+
 @pytest.fixture
 def supervisord(tmp_path):
     """A real supervisord of its own in tmp_path, with one healthy and one crashing program."""
