@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import json
+import time
 import traceback
 from urllib.parse import quote
 
@@ -13,6 +14,7 @@ from ansible.module_utils.basic import missing_required_lib
 
 KEYCLOAK_IMPORT_ERROR = None
 try:
+    import requests
     from keycloak import KeycloakOpenIDConnection
     from keycloak.exceptions import KeycloakConnectionError, KeycloakError
 except ImportError:
@@ -35,6 +37,13 @@ KEYCLOAK_MUTUALLY_EXCLUSIVE = [("auth_username", "auth_client_secret")]
 
 # Keys of a client representation that must never reach module output.
 SECRET_KEYS = frozenset(("secret", "credentials"))
+
+# Reads (and the admin login) are tried again when Keycloak is briefly unavailable: it refuses connections while it
+# restarts, and a reverse proxy in front of it answers 502-504 meanwhile. Pauses between attempts, in seconds; no
+# attempt starts later than RETRY_BUDGET seconds after the first.
+RETRY_DELAYS = (0.5, 1, 2, 4)
+RETRY_BUDGET = 10
+RETRY_STATUSES = frozenset((502, 503, 504))
 
 
 def keycloak_argument_spec(**module_options):
@@ -178,6 +187,43 @@ def connection_error_message(url, timeout, error):
     return "Cannot reach Keycloak at %s (%s): is it running, and is auth_keycloak_url right?" % (url, reason)
 
 
+def retrying(attempt, is_transient, delays=RETRY_DELAYS, budget=RETRY_BUDGET, clock=time.monotonic, sleep=time.sleep):
+    """Return the outcome of attempt(), calling it again after each of `delays` while is_transient(outcome) holds.
+
+    `attempt` returns its outcome (a response, or the error it met) instead of raising. No attempt starts more than
+    `budget` seconds after the first; the last outcome is returned as it is, transient or not.
+    """
+    deadline = clock() + budget
+    outcome = attempt()
+    for delay in delays:
+        if not is_transient(outcome) or clock() + delay > deadline:
+            break
+        sleep(delay)
+        outcome = attempt()
+    return outcome
+
+
+def transient(outcome):
+    """Whether an outcome of a Keycloak call may go away by itself: no connection, or a proxy's 502/503/504."""
+    if isinstance(outcome, KeycloakConnectionError):
+        cause = outcome.__cause__
+        # A TLS failure is a configuration problem, not an outage.
+        return isinstance(cause, (requests.ConnectionError, requests.Timeout)) and not isinstance(
+            cause, requests.exceptions.SSLError
+        )
+    if isinstance(outcome, KeycloakError):
+        return outcome.response_code in RETRY_STATUSES
+    return getattr(outcome, "status_code", None) in RETRY_STATUSES
+
+
+def _outcome(function, *args, **kwargs):
+    """function(*args, **kwargs), or the KeycloakError it raised."""
+    try:
+        return function(*args, **kwargs)
+    except KeycloakError as error:
+        return error
+
+
 def _decode(content):
     if isinstance(content, bytes):
         return content.decode("utf-8", "replace")
@@ -195,6 +241,10 @@ class KeycloakApi:
             module.fail_json(msg=missing_required_lib("python-keycloak"), exception=KEYCLOAK_IMPORT_ERROR)
         self.module = module
         params = module.params
+        # An empty name would address the list of realms (admin/realms/) instead of one realm.
+        for option in ("realm", "auth_realm"):
+            if not params[option].strip():
+                module.fail_json(msg="%s is empty: set it to the name of a Keycloak realm" % option)
         self.url = params["auth_keycloak_url"].rstrip("/")
         self.realm = params["realm"]
         self.timeout = params["connection_timeout"]
@@ -214,19 +264,22 @@ class KeycloakApi:
         self._login()
 
     def _login(self):
-        params = self.module.params
-        if params["auth_username"]:
-            who = "user '%s'" % params["auth_username"]
-        else:
-            who = "client '%s'" % params["auth_client_id"]
-        try:
-            self.connection.get_token()
-        except KeycloakConnectionError as error:
-            self.module.fail_json(msg=connection_error_message(self.url, self.timeout, error))
-        except KeycloakError as error:
+        # Asking for a token changes nothing the modules manage: it is retried like a read.
+        self._fail_for_error(retrying(lambda: _outcome(self.connection.get_token), transient))
+
+    def _fail_for_error(self, outcome):
+        """End the module with one line when `outcome` is an error (a refused login or no connection)."""
+        if isinstance(outcome, KeycloakConnectionError):
+            self.module.fail_json(msg=connection_error_message(self.url, self.timeout, outcome))
+        if isinstance(outcome, KeycloakError):
+            params = self.module.params
+            if params["auth_username"]:
+                who = "user '%s'" % params["auth_username"]
+            else:
+                who = "client '%s'" % params["auth_client_id"]
             self.module.fail_json(
                 msg=token_error_message(
-                    error.response_code, _decode(error.error_message), self.url, who, params["auth_realm"]
+                    outcome.response_code, _decode(outcome.error_message), self.url, who, params["auth_realm"]
                 )
             )
 
@@ -238,17 +291,16 @@ class KeycloakApi:
         """Call the admin API; return the decoded JSON (None for no content or a tolerated 404)."""
         full_path = "%s/%s" % (self.url, path)
         kwargs = dict(query or {})
-        try:
-            if method == "GET":
-                response = self.connection.raw_get(full_path, **kwargs)
-            elif method == "POST":
-                response = self.connection.raw_post(full_path, data=self._json(payload), **kwargs)
-            elif method == "PUT":
-                response = self.connection.raw_put(full_path, data=self._json(payload), **kwargs)
-            else:
-                response = self.connection.raw_delete(full_path, **kwargs)
-        except KeycloakConnectionError as error:
-            self.module.fail_json(msg=connection_error_message(self.url, self.timeout, error))
+        # python-keycloak renews an expired admin token inside these calls: that login may fail too.
+        if method == "GET":
+            response = retrying(lambda: _outcome(self.connection.raw_get, full_path, **kwargs), transient)
+        elif method == "POST":
+            response = _outcome(self.connection.raw_post, full_path, data=self._json(payload), **kwargs)
+        elif method == "PUT":
+            response = _outcome(self.connection.raw_put, full_path, data=self._json(payload), **kwargs)
+        else:
+            response = _outcome(self.connection.raw_delete, full_path, **kwargs)
+        self._fail_for_error(response)
         if response.status_code == 404 and missing_ok:
             return None
         if response.status_code >= 400:

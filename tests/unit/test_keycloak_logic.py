@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 import pytest
+from keycloak.exceptions import KeycloakConnectionError, KeycloakPostError
 from requests.exceptions import ConnectionError as RequestsConnectionError
-from requests.exceptions import ConnectTimeout
+from requests.exceptions import ConnectTimeout, SSLError
 
 from ansible_collections.mlops.mlflow.plugins.module_utils._keycloak import (
+    RETRY_BUDGET,
     connection_error_message,
     differs,
     group_mapper_representation,
     managed_view,
     merge,
+    retrying,
     token_error_message,
+    transient,
     without_secrets,
 )
 
@@ -116,3 +120,96 @@ def test_a_refused_connection_is_named():
 def test_a_timeout_names_the_wait():
     error = _wrapped(ConnectTimeout("Connection to 127.0.0.1 timed out. (connect timeout=3)"))
     assert "(no answer within 3 s)" in connection_error_message(URL, 3, error)
+
+
+# --- retries of reads -----------------------------------------------------------------------------------------------
+
+class Response:
+    """The part of a requests.Response that the retry logic looks at."""
+
+    def __init__(self, status_code):
+        self.status_code = status_code
+
+
+def _connection_error(cause):
+    """A KeycloakConnectionError raised "from" a requests exception, as python-keycloak raises it."""
+    try:
+        try:
+            raise cause
+        except Exception as exc:
+            raise KeycloakConnectionError("Can't connect to server") from exc
+    except KeycloakConnectionError as error:
+        return error
+
+
+class FakeTransport:
+    """Answers each attempt with the next scripted outcome; its clock moves only when the retry logic sleeps."""
+
+    def __init__(self, *outcomes, attempt_seconds=0.0):
+        self.outcomes = list(outcomes)
+        self.attempt_seconds = attempt_seconds
+        self.now = 0.0
+        self.attempts = 0
+        self.pauses = []
+
+    def attempt(self):
+        self.attempts += 1
+        self.now += self.attempt_seconds
+        return self.outcomes.pop(0)
+
+    def sleep(self, seconds):
+        self.pauses.append(seconds)
+        self.now += seconds
+
+    def run(self):
+        return retrying(self.attempt, transient, clock=lambda: self.now, sleep=self.sleep)
+
+
+def test_a_read_is_tried_again_until_keycloak_is_back():
+    refused = _connection_error(RequestsConnectionError("[Errno 111] Connection refused"))
+    transport = FakeTransport(refused, Response(503), Response(502), Response(200))
+    assert transport.run().status_code == 200
+    assert transport.attempts == 4
+    assert transport.pauses == [0.5, 1, 2], "the pauses grow"
+
+
+def test_a_success_is_not_repeated():
+    transport = FakeTransport(Response(200))
+    assert transport.run().status_code == 200
+    assert transport.attempts == 1 and transport.pauses == []
+
+
+@pytest.mark.parametrize("status", [400, 401, 403, 404, 409, 500])
+def test_a_client_error_or_a_server_bug_is_not_retried(status):
+    transport = FakeTransport(Response(status), Response(200))
+    assert transport.run().status_code == status
+    assert transport.attempts == 1
+
+
+def test_a_tls_error_is_not_retried():
+    bad_certificate = _connection_error(SSLError("certificate verify failed"))
+    transport = FakeTransport(bad_certificate, Response(200))
+    assert transport.run() is bad_certificate
+    assert transport.attempts == 1
+
+
+def test_a_login_answered_by_a_busy_proxy_is_retried_a_refused_one_is_not():
+    assert transient(KeycloakPostError("Service Unavailable", response_code=503))
+    assert not transient(KeycloakPostError("invalid_grant", response_code=401))
+    assert transient(_connection_error(ConnectTimeout("timed out")))
+    assert not transient(None), "a login that succeeded returns nothing"
+
+
+def test_a_lasting_outage_ends_with_its_last_outcome_within_the_budget():
+    transport = FakeTransport(*[Response(503)] * 10)
+    assert transport.run().status_code == 503
+    assert transport.attempts == 5
+    assert transport.now <= RETRY_BUDGET
+
+
+def test_slow_attempts_stop_the_retries_at_the_budget():
+    # Each attempt waits for its timeout: a second one would start after the budget.
+    timeout = _connection_error(ConnectTimeout("timed out"))
+    transport = FakeTransport(*[timeout] * 10, attempt_seconds=RETRY_BUDGET)
+    assert transport.run() is timeout
+    assert transport.attempts == 1
