@@ -44,15 +44,33 @@ def minio_argument_spec():
 
 
 def parse_endpoint(endpoint):
-    """Return (host[:port], secure) for an http(s) URL; raise ValueError with the reason otherwise."""
-    parts = urlsplit(endpoint)
+    """Return (host[:port], secure) for an http(s) URL; raise ValueError with the reason otherwise.
+
+    Without a port, the SDK uses the scheme's (80 or 443).
+    """
+    not_a_url = ValueError("endpoint must be a URL like http://127.0.0.1:9000 or https://minio.example.com, got %r"
+                           % endpoint)
+    try:
+        parts = urlsplit(endpoint)
+    except ValueError:  # e.g. an unclosed IPv6 bracket
+        raise not_a_url from None
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ValueError("endpoint must be a URL like http://127.0.0.1:9000 or https://minio.example.com, got %r"
-                         % endpoint)
+        raise not_a_url
+    if parts.username is not None:
+        raise ValueError("endpoint must not carry credentials (give them as access_key and secret_key), got a URL "
+                         "with a user name")
     if parts.path not in ("", "/") or parts.query or parts.fragment:
         raise ValueError("endpoint must not carry a path or query (MinIO serves buckets from the root), got %r"
                          % endpoint)
-    return parts.netloc, parts.scheme == "https"
+    try:
+        port = parts.port
+    except ValueError:  # not a number, or out of range
+        port = 0
+    if port == 0:
+        raise ValueError("endpoint %r has an invalid port: give a number from 1 to 65535, or no port for the "
+                         "scheme's default (80 for http, 443 for https)" % endpoint)
+    host = "[%s]" % parts.hostname if ":" in parts.hostname else parts.hostname
+    return host if port is None else "%s:%d" % (host, port), parts.scheme == "https"
 
 
 _BUCKET_NAME = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
@@ -80,6 +98,55 @@ def bucket_name_error(name):
 
 # Policy statement keys whose value is a string or a list of strings, where order does not matter.
 _SET_KEYS = ("Action", "NotAction", "Resource", "NotResource")
+
+
+def _kind(value):
+    if isinstance(value, dict):
+        return "a dictionary"
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, str):
+        return "a string"
+    return "a %s" % type(value).__name__
+
+
+def _strings(value):
+    return isinstance(value, str) or (isinstance(value, list) and all(isinstance(item, str) for item in value))
+
+
+def _statement_error(statement, where):
+    if not isinstance(statement, dict):
+        return "%s is %s, not a dictionary of Effect, Action, Resource ...: %s" % (
+            where, _kind(statement), json.dumps(statement, default=str))
+    for key in _SET_KEYS:
+        if key in statement and not _strings(statement[key]):
+            return "the %s of %s is %s, not a string or a list of strings" % (key, where, _kind(statement[key]))
+    principal = statement.get("Principal")
+    if principal is not None and not isinstance(principal, str) and not (
+            isinstance(principal, dict) and all(_strings(value) for value in principal.values())):
+        return "the Principal of %s is %s, not '*' or a dictionary like {AWS: [...]}" % (where, _kind(principal))
+    condition = statement.get("Condition")
+    if condition is not None and not (
+            isinstance(condition, dict) and all(isinstance(tests, dict) for tests in condition.values())):
+        return ("the Condition of %s is not a dictionary of operators, each with a dictionary of keys and values "
+                "(like {StringEquals: {s3:prefix: [...]}})" % where)
+    return None
+
+
+def policy_error(document):
+    """Return why `document` (a dictionary) is not a policy document the modules can compare, or None."""
+    statements = document.get("Statement")
+    if isinstance(statements, dict):
+        statements = [statements]
+    if not statements:
+        return "it has no Statement: give one statement (a dictionary) or a list of them"
+    if not isinstance(statements, list):
+        return "its Statement is %s, not one statement (a dictionary) or a list of them" % _kind(statements)
+    for number, statement in enumerate(statements, 1):
+        error = _statement_error(statement, "Statement %d" % number)
+        if error:
+            return error
+    return None
 
 
 def _as_sorted_list(value):

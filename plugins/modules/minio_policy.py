@@ -27,6 +27,8 @@ options:
   policy:
     description:
       - The IAM policy document (C(Version) and C(Statement)), as a dictionary or a JSON string.
+      - C(Statement) is one statement or a list of them; each statement is a dictionary. A document of another shape
+        is refused before MinIO is contacted.
       - Required with O(state=present).
     type: dict
   state:
@@ -78,6 +80,7 @@ from ansible_collections.mlops.mlflow.plugins.module_utils._minio import (
     MinioConnection,
     minio_argument_spec,
     normalize_policy,
+    policy_error,
 )
 
 
@@ -96,9 +99,9 @@ def main():
     name = module.params["name"]
     wanted = None
     if module.params["state"] == "present":
-        statements = module.params["policy"].get("Statement")
-        if not statements:
-            module.fail_json(msg="policy must have at least one Statement")
+        error = policy_error(module.params["policy"])
+        if error:
+            module.fail_json(msg="Invalid policy %s: %s." % (name, error))
         wanted = normalize_policy(module.params["policy"])
 
     connection = MinioConnection(module)

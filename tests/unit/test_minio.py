@@ -9,6 +9,7 @@ from ansible_collections.mlops.mlflow.plugins.module_utils._minio import (
     grants_anonymous,
     normalize_policy,
     parse_endpoint,
+    policy_error,
     without_anonymous_statements,
 )
 from ansible_collections.mlops.mlflow.plugins.modules.minio_user import parse_user_info
@@ -48,6 +49,11 @@ def test_invalid_bucket_names_say_why(name, reason):
         ("http://127.0.0.1:9000", ("127.0.0.1:9000", False)),
         ("https://minio.example.com", ("minio.example.com", True)),
         ("https://minio.example.com:9443/", ("minio.example.com:9443", True)),
+        # No port, or an empty one: the SDK uses the scheme's.
+        ("http://127.0.0.1", ("127.0.0.1", False)),
+        ("http://127.0.0.1:", ("127.0.0.1", False)),
+        ("http://[::1]:9000", ("[::1]:9000", False)),
+        ("https://[::1]", ("[::1]", True)),
     ],
 )
 def test_parse_endpoint(endpoint, expected):
@@ -61,6 +67,11 @@ def test_parse_endpoint(endpoint, expected):
         ("ftp://minio:21", "must be a URL"),
         ("http://", "must be a URL"),
         ("http://minio:9000/mlflow", "must not carry a path"),
+        ("http://[::1", "must be a URL"),
+        ("http://minio:abc", "has an invalid port: give a number from 1 to 65535, or no port for the scheme's"),
+        ("http://minio:99999", "has an invalid port"),
+        ("http://minio:0", "has an invalid port"),
+        ("http://root:secret@minio:9000", "must not carry credentials"),
     ],
 )
 def test_parse_endpoint_refuses_what_is_not_a_bare_url(endpoint, reason):
@@ -139,3 +150,36 @@ def test_parse_user_info():
         "name": "mlflow", "status": "enabled", "policies": ["mlflow-rw", "readonly"]}
     assert parse_user_info("mlflow", '{"status":"disabled","updatedAt":"0001-01-01T00:00:00Z"}') == {
         "name": "mlflow", "status": "disabled", "policies": []}
+
+
+@pytest.mark.parametrize(
+    "statement",
+    [
+        {"Effect": "Allow", "Action": "s3:GetObject", "Resource": "arn:aws:s3:::mlflow/*"},
+        [{"Effect": "Allow", "Action": ["s3:GetObject"], "Resource": ["arn:aws:s3:::mlflow/*"],
+          "Principal": {"AWS": ["*"]}, "Condition": {"StringEquals": {"s3:prefix": ["a/"]}}}],
+    ],
+)
+def test_policy_error_accepts_a_statement_or_a_list_of_them(statement):
+    assert policy_error({"Version": "2012-10-17", "Statement": statement}) is None
+
+
+@pytest.mark.parametrize(
+    ("statement", "reason"),
+    [
+        (None, "it has no Statement: give one statement (a dictionary) or a list of them"),
+        ([], "it has no Statement"),
+        ("s3:GetObject", "its Statement is a string, not one statement (a dictionary) or a list of them"),
+        (["s3:GetObject"], 'Statement 1 is a string, not a dictionary of Effect, Action, Resource ...: "s3:GetObject"'),
+        ([{"Effect": "Allow", "Action": "s3:GetObject", "Resource": "*"}, [["s3:GetObject"]]],
+         'Statement 2 is a list, not a dictionary'),
+        ([{"Effect": "Allow", "Action": {"s3": "GetObject"}, "Resource": "*"}],
+         "the Action of Statement 1 is a dictionary, not a string or a list of strings"),
+        ([{"Effect": "Allow", "Action": "s3:GetObject", "Resource": "*", "Principal": ["*"]}],
+         "the Principal of Statement 1 is a list"),
+        ([{"Effect": "Allow", "Action": "s3:GetObject", "Resource": "*", "Condition": "bad"}],
+         "the Condition of Statement 1 is not a dictionary of operators"),
+    ],
+)
+def test_policy_error_names_the_statement_and_what_is_wrong(statement, reason):
+    assert policy_error({"Version": "2012-10-17", "Statement": statement}).startswith(reason)
