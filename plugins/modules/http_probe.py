@@ -112,10 +112,9 @@ from urllib.parse import urlsplit
 from ansible.module_utils.basic import AnsibleModule
 
 
-def _connection(parts, address, context, timeout):
+def _connection(parts, port, address, context, timeout):
     """An HTTP(S) connection to address (else the URL's host) that speaks to the URL's host: Host header, SNI and
     certificate name check stay the URL's."""
-    port = parts.port or (443 if parts.scheme == "https" else 80)
     if parts.scheme == "https":
         connection = http.client.HTTPSConnection(parts.hostname, port, timeout=timeout, context=context)
     else:
@@ -153,7 +152,11 @@ def main():
         supports_check_mode=True,
     )
     url = module.params["url"]
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+        port = (443 if parts.scheme == "https" else 80) if parts.port is None else parts.port
+    except ValueError as error:  # an unclosed IPv6 bracket, a port that is no number from 0 to 65535
+        module.fail_json(msg=f"url {url!r} cannot be parsed: {error}")
     if parts.scheme not in ("http", "https") or not parts.hostname:
         module.fail_json(msg=f"url must be an http:// or https:// URL with a host, got {url!r}")
 
@@ -161,7 +164,7 @@ def main():
     if not module.params["validate_certs"]:
         context.check_hostname = False
         context.verify_mode = ssl.CERT_NONE
-    connection = _connection(parts, module.params["address"], context, module.params["timeout"])
+    connection = _connection(parts, port, module.params["address"], context, module.params["timeout"])
     path = parts.path or "/"
     if parts.query:
         path = f"{path}?{parts.query}"
