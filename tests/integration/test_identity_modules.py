@@ -66,6 +66,21 @@ def test_realm_module_is_idempotent(connection, realm):
     assert module("keycloak_realm", f"{connection} realm={realm}")["changed"] is False
 
 
+def test_realm_settings_converge(rest, keycloak_admin, realm):
+    settings = {"bruteForceProtected": True, "failureFactor": 7, "passwordPolicy": "length(12) and notUsername"}
+    args = json.dumps({
+        "auth_keycloak_url": keycloak_admin.url, "auth_username": keycloak_admin.user,
+        "auth_password": keycloak_admin.password, "realm": realm, "settings": settings,
+    })
+    checked = module("keycloak_realm", args, "--check", "--diff")
+    assert checked["changed"] is True and checked["diff"]["after"]["failureFactor"] == 7
+    assert rest.call("GET", f"realms/{realm}")["bruteForceProtected"] is False, "check mode must not change the realm"
+    assert module("keycloak_realm", args)["changed"] is True
+    stored = rest.call("GET", f"realms/{realm}")
+    assert {key: stored[key] for key in settings} == settings
+    assert module("keycloak_realm", args)["changed"] is False
+
+
 def test_group_mapper_lifecycle_on_a_client_scope(rest, connection, realm):
     base = f"{connection} realm={realm}"
     scope = unique_name("scope")

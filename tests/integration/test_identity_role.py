@@ -82,8 +82,14 @@ def test_role_creates_everything_from_nothing(rest, realm, state, tmp_path):
     assert {"groups", "profile", "email", "basic"} <= rest.default_scope_names(realm, "mlflow")
     mapper = rest.scope_mapper(realm, "groups", "groups")
     assert mapper["protocolMapper"] == "oidc-group-membership-mapper"
-    assert mapper["config"]["claim.name"] == "groups" and mapper["config"]["full.path"] == "false"
+    assert mapper["config"]["claim.name"] == "groups" and mapper["config"]["full.path"] == "true"
+    client_mappers = rest.call("GET", f"realms/{realm}/clients/{client['id']}/protocol-mappers/models")
+    (audience,) = [mapper for mapper in client_mappers if mapper["protocolMapper"] == "oidc-audience-mapper"]
+    assert audience["config"]["included.client.audience"] == "mlflow"
     assert {"mlflow-admins", "mlflow-users"} <= rest.group_names(realm)
+    settings = rest.call("GET", f"realms/{realm}")
+    assert settings["bruteForceProtected"] is True and settings["editUsernameAllowed"] is False
+    assert "length(12)" in settings["passwordPolicy"] and settings["registrationAllowed"] is False
 
     secret = rest.client_secret(realm, "mlflow")
     issuer = f"http://127.0.0.1:8080/realms/{realm}"
@@ -94,6 +100,10 @@ def test_role_creates_everything_from_nothing(rest, realm, state, tmp_path):
         "identity_issuer": issuer,
         "identity_admin_group": "mlflow-admins",
         "identity_user_group": "mlflow-users",
+        "identity_admin_group_claim": "/mlflow-admins",
+        "identity_user_group_claim": "/mlflow-users",
+        "identity_audience": "mlflow",
+        "identity_username_claim": "preferred_username",
     }
     state["secret"] = secret
 
@@ -120,6 +130,7 @@ def test_check_mode_reports_the_change_shows_the_diff_and_changes_nothing(rest, 
     result = run_playbook(
         IDENTITY_PLAYBOOK,
         "-e", json.dumps({"identity_realm": realm, "identity_mlflow_url": "http://127.0.0.1:5999"}),
+        *members(user=["alice"], admin=["bob"]),
         "--check", "--diff",
         timeout=600,
     )
@@ -140,7 +151,7 @@ def test_drift_is_repaired(rest, realm):
     mapper["config"]["claim.name"] = "drifted"
     rest.update_scope_mapper(realm, "groups", mapper)
 
-    result = run_role(realm, *members(user=["alice"]), "-e", "identity_direct_access_grants=true")
+    result = run_role(realm, *members(user=["alice"], admin=["bob"]), "-e", "identity_direct_access_grants=true")
     assert result.returncode == 0, result.output[-4000:]
     assert result.recap()["changed"] == 2, "the mapper and the client are repaired"
     repaired = rest.client(realm, "mlflow")
@@ -149,13 +160,35 @@ def test_drift_is_repaired(rest, realm):
     assert rest.scope_mapper(realm, "groups", "groups")["config"]["claim.name"] == "groups"
 
 
-def test_a_members_token_carries_plain_group_names(rest, realm, state):
+def test_a_members_token_is_for_mlflow_and_carries_full_group_paths(rest, realm, state):
+    # A same-named subgroup elsewhere in the realm: its members must not look like MLflow's administrators.
+    rest.call("POST", f"realms/{realm}/groups", {"name": "team"}, ok=(201,))
+    team = [group for group in rest.call("GET", f"realms/{realm}/groups", params={"search": "team"})
+            if group["name"] == "team"][0]
+    rest.call("POST", f"realms/{realm}/groups/{team['id']}/children", {"name": "mlflow-admins"}, ok=(201,))
+    subgroup = rest.call("GET", f"realms/{realm}/groups/{team['id']}/children")[0]
+    carol = rest.create_user(realm, "carol", "carol-Password-1")
+    rest.call("PUT", f"realms/{realm}/users/{carol}/groups/{subgroup['id']}")
+
     tokens = rest.password_grant(realm, "mlflow", state["secret"], "alice", ALICE_PASSWORD)
     access = jwt_claims(tokens["access_token"])
     identity = jwt_claims(tokens["id_token"])
-    assert access["groups"] == ["mlflow-users"]
-    assert identity["groups"] == ["mlflow-users"]
+    assert access["groups"] == ["/mlflow-users"]
+    assert identity["groups"] == ["/mlflow-users"]
     assert access["iss"] == f"http://127.0.0.1:8080/realms/{realm}"
+    assert "mlflow" in ([access["aud"]] if isinstance(access["aud"], str) else access["aud"])
+    carols = jwt_claims(rest.password_grant(realm, "mlflow", state["secret"], "carol", "carol-Password-1")["access_token"])
+    assert carols["groups"] == ["/team/mlflow-admins"], "the subgroup is told apart from /mlflow-admins"
+
+
+def test_a_user_taken_off_a_list_loses_the_membership(rest, realm):
+    # The local inventory sets identity_exact_members: the lists are the groups' whole membership.
+    result = run_role(realm, *members(user=["alice"]), "-e", "identity_direct_access_grants=true")
+    assert result.returncode == 0, result.output[-4000:]
+    assert result.recap()["changed"] == 1, "only the membership task changes"
+    assert rest.user_group_names(realm, "bob") == set()
+    assert rest.user_group_names(realm, "alice") == {"mlflow-users"}
+    assert rest.user_group_names(realm, "carol") == {"mlflow-admins"}, "the subgroup /team/mlflow-admins is not owned"
 
 
 def test_rotation_gives_a_new_secret_and_publishes_it(rest, realm, state, tmp_path):
@@ -164,6 +197,7 @@ def test_rotation_gives_a_new_secret_and_publishes_it(rest, realm, state, tmp_pa
         realm,
         "-e", "identity_rotate_client_secret=true",
         "-e", "identity_direct_access_grants=true",
+        *members(user=["alice"]),
         facts_file=facts_file,
     )
     assert result.returncode == 0, result.output[-4000:]

@@ -114,8 +114,10 @@ def test_release_values_validate_against_the_chart_schema(deployed, kube_cluster
     assert values["oidcAuth"]["enabled"] is True
     assert values["oidcAuth"]["redirectUri"] == "https://mlflow.kubernetes.test/callback"
     assert "groups" in values["oidcAuth"]["scope"].split()
-    assert values["oidcAuth"]["groupName"] == ["mlflow-admins", "mlflow-users"]
-    assert values["oidcAuth"]["adminGroupName"] == ["mlflow-admins"]
+    assert values["oidcAuth"]["groupName"] == ["/mlflow-admins", "/mlflow-users"]
+    assert values["oidcAuth"]["adminGroupName"] == ["/mlflow-admins"]
+    assert values["oidcAuth"]["audience"] == "mlflow"
+    assert values["extraEnvVars"]["OIDC_USERNAME_FIELD"] == "preferred_username"
     assert values["oidcAuth"]["existingSecret"]["name"] == "mlflow-oidc"
     assert values["backendStore"]["existingDatabaseSecret"]["name"] == "mlflow-database"
     assert values["artifactRoot"]["s3"]["existingSecret"]["name"] == "mlflow-s3"
