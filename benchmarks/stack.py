@@ -22,10 +22,10 @@ import requests
 from psycopg2 import sql
 
 STATE_DIR = Path(os.environ.get("MLOPS_MLFLOW_STATE_DIR", Path.home() / ".local" / "state" / "mlops-mlflow"))
-SERVER_STATE_DIR = STATE_DIR / "server"
+# The local inventory's server_state_dir.
+SERVER_STATE_DIR = Path("/var/lib/mlops-mlflow/mlflow")
 DEPLOYED_URL = "http://127.0.0.1:5000"
 DEMO_USER = "demo-user"
-DEMO_EMAIL = "demo-user@example.com"
 HTTP_TIMEOUT = 30
 
 
@@ -94,11 +94,10 @@ def port_is_free(host, port):
 class Login:
     """A browser-like login of a Keycloak user to MLflow, and a named access token for API clients."""
 
-    def __init__(self, base_url, username, password, email):
+    def __init__(self, base_url, username, password):
         self.base_url = base_url
         self.username = username
         self.password = password
-        self.email = email
         self.session = requests.Session()
         self.token = None
         self.token_id = None
@@ -143,11 +142,12 @@ class Login:
 
     @property
     def basic_auth(self):
-        return (self.email, self.token)
+        # MLflow's user name is the Keycloak user name (OIDC_USERNAME_FIELD=preferred_username).
+        return (self.username, self.token)
 
 
 def demo_login(base_url=DEPLOYED_URL):
-    return Login(base_url, DEMO_USER, read_secret(f"keycloak_user_{DEMO_USER}_password"), DEMO_EMAIL)
+    return Login(base_url, DEMO_USER, read_secret(f"keycloak_user_{DEMO_USER}_password"))
 
 
 class ScratchDatabase:

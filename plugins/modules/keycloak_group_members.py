@@ -14,7 +14,8 @@ description:
     (V(exact)).
   - With V(present) and V(absent), members that are not listed are left alone; with V(exact) they are removed, so
     that taking a user off the list takes their membership away.
-  - The users and the group must exist; the module fails naming any that do not, before changing anything.
+  - The group must exist, and so must the users to add; the module fails naming any that do not, before changing
+    anything. With V(absent), a user who does not exist is not a member, and nothing is done for them.
 author:
   - mlops.mlflow maintainers (@mlops-mlflow)
 extends_documentation_fragment:
@@ -85,8 +86,8 @@ from ansible_collections.mlops.mlflow.plugins.module_utils._keycloak import (
 )
 
 
-def find_user_ids(api, usernames):
-    """User ids by user name; fails naming the users that do not exist."""
+def find_user_ids(api, usernames, missing_ok=False):
+    """User ids by user name; fails naming the users that do not exist, unless `missing_ok`."""
     ids = {}
     for username in usernames:
         users = api.request("GET", api.realm_path("users"), query={"username": username, "exact": "true"}) or []
@@ -95,7 +96,7 @@ def find_user_ids(api, usernames):
         if match:
             ids[username] = match[0]["id"]
     missing = [username for username in usernames if username not in ids]
-    if missing:
+    if missing and not missing_ok:
         api.module.fail_json(msg="User(s) %s do not exist in realm '%s'" % (", ".join(missing), api.realm))
     return ids
 
@@ -121,7 +122,7 @@ def main():
     group = api.find_top_level_group(params["group"])
     if group is None:
         module.fail_json(msg="Group '%s' does not exist in realm '%s'" % (params["group"], api.realm))
-    user_ids = find_user_ids(api, sorted(set(params["members"])))
+    user_ids = find_user_ids(api, sorted(set(params["members"])), missing_ok=params["state"] == "absent")
     current = current_members(api, group["id"])
 
     if params["state"] == "absent":

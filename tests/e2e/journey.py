@@ -2,14 +2,17 @@
 
 Run by the Molecule scenarios local and kubernetes (extensions/molecule/shared/tasks/journey.yml) with an interpreter
 of the MLflow server's virtualenv. The playbook creates the second user (in mlflow-users, never logged in to MLflow)
-and a test-only Keycloak client with direct access grants, and deletes both afterwards. With --resolve the public
-host name of --mlflow-url reaches an address no resolver knows (a pod on the test cluster). Checks, in order:
+and a test-only Keycloak client with direct access grants (another relying party of the realm), and deletes both
+afterwards. With --resolve the public host name of --mlflow-url reaches an address no resolver knows (a pod on the
+test cluster). MLflow's users are Keycloak user names (preferred_username). Checks, in order:
   1. the outsider's login is refused;
   2. the user logs in through Keycloak's form, creates an access key, and with HTTP Basic creates an experiment,
      logs params, metrics and an artifact, and registers a model version;
-  3. a Keycloak JWT of the second user is refused (401) while that user never logged in;
+  3. a JWT of the second user issued for MLflow (the mlflow client's code flow) is refused (401) while that user never
+     logged in, and one issued to the other client is refused (401): its audience is not MLflow;
   4. the second user cannot read the user's experiment (403) until its owner grants READ, then can;
-  5. the second user's Keycloak JWT works as MLFLOW_TRACKING_TOKEN with the MLflow client;
+  5. the second user's JWT issued for MLflow works as MLFLOW_TRACKING_TOKEN with the MLflow client; the other
+     client's JWT is still refused;
   6. the admin sees every experiment;
   7. an anonymous API call gets 401, /health/ready is 200, /metrics counts the requests of every worker;
   8. a state-changing call with the public URL's Origin is served, from another origin refused (CORS origins).
@@ -33,7 +36,18 @@ from urllib.parse import parse_qs, urlsplit
 import requests
 from mlflow import MlflowClient
 
-from mlflow_web import TIMEOUT, Api, WebLogin, check, log, mlflow_credentials, read_secret, track_a_run, unique_name
+from mlflow_web import (
+    TIMEOUT,
+    Api,
+    WebLogin,
+    check,
+    code_flow_token,
+    log,
+    mlflow_credentials,
+    read_secret,
+    track_a_run,
+    unique_name,
+)
 from resolve import host_and_address, resolve
 
 # Longer than PERMISSION_CACHE_TTL_SECONDS (30): a worker may have cached the refusal.
@@ -56,9 +70,11 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--outsider", default="demo-outsider")
     parser.add_argument("--second-user", required=True, help="a user in mlflow-users who never logged in to MLflow")
     parser.add_argument("--second-password-file", required=True)
-    parser.add_argument("--jwt-client-id", required=True, help="a Keycloak client with direct access grants")
-    parser.add_argument("--jwt-client-secret-file", required=True)
-    parser.add_argument("--email-domain", default="example.com")
+    parser.add_argument("--client-id", default="mlflow", help="MLflow's Keycloak client")
+    parser.add_argument("--client-secret-file", required=True, help="holds the secret of MLflow's Keycloak client")
+    parser.add_argument("--other-client-id", required=True,
+                        help="another client of the realm, with direct access grants: its tokens are not for MLflow")
+    parser.add_argument("--other-client-secret-file", required=True)
     parser.add_argument(
         "--resolve", type=host_and_address, action="append", default=[], metavar="HOST:ADDRESS",
         help="connect to ADDRESS for HOST, keeping HOST in URLs and Host headers (as curl --resolve)",
@@ -90,8 +106,6 @@ class Journey:
         self.args = args
         self.url = args.mlflow_url.rstrip("/")
         self.name = unique_name("journey")
-        self.user_email = f"{args.user}@{args.email_domain}"
-        self.second_email = f"{args.second_user}@{args.email_domain}"
         self.second_password = read_secret(args.second_password_file)
         self.client = MlflowClient(tracking_uri=self.url)
         self.keys: list[tuple[WebLogin, int]] = []
@@ -113,14 +127,21 @@ class Journey:
         check(key["token"].startswith("mlf_"), "the access key does not start with mlf_")
         return key["token"]
 
-    def keycloak_jwt(self) -> str:
-        """An access token of the second user, issued by the realm to the test client (password grant)."""
+    def mlflow_jwt(self) -> str:
+        """An access token of the second user issued for MLflow: the mlflow client's code flow, as MLflow does it."""
+        return code_flow_token(
+            self.args.issuer, self.args.client_id, read_secret(self.args.client_secret_file),
+            f"{self.url}/callback", self.args.second_user, self.second_password,
+        )
+
+    def other_client_jwt(self) -> str:
+        """An access token of the second user that the realm issued to another client (password grant)."""
         answer = requests.post(
             f"{self.args.issuer}/protocol/openid-connect/token",
             data={
                 "grant_type": "password",
-                "client_id": self.args.jwt_client_id,
-                "client_secret": read_secret(self.args.jwt_client_secret_file),
+                "client_id": self.args.other_client_id,
+                "client_secret": read_secret(self.args.other_client_secret_file),
                 "username": self.args.second_user,
                 "password": self.second_password,
                 "scope": "openid email profile",
@@ -168,7 +189,7 @@ class Journey:
         user = self.login(self.args.user)
         check(user.landing_path == "/oidc/ui/user", f"{self.args.user} landed on {user.landing_url}")
         status = user.status()
-        check(status.get("authenticated") and status.get("username") == self.user_email, f"/auth/status: {status}")
+        check(status.get("authenticated") and status.get("username") == self.args.user, f"/auth/status: {status}")
         if self.url.startswith("https://"):
             cookies = user.mlflow_cookies()
             check(bool(cookies) and all(cookie.secure for cookie in cookies),
@@ -179,31 +200,31 @@ class Journey:
         log(f"{self.args.user} logs in through Keycloak's form and creates an access key")
 
         admin_key = self.named_key(self.login(self.args.admin))
-        self.admin_api = Api(self.url, basic=(f"{self.args.admin}@{self.args.email_domain}", admin_key))
+        self.admin_api = Api(self.url, basic=(self.args.admin, admin_key))
 
         content = f"artifact of {self.name}"
-        with mlflow_credentials(MLFLOW_TRACKING_USERNAME=self.user_email, MLFLOW_TRACKING_PASSWORD=user_key):
+        with mlflow_credentials(MLFLOW_TRACKING_USERNAME=self.args.user, MLFLOW_TRACKING_PASSWORD=user_key):
             tracked = track_a_run(self.client, self.name, content)
         self.experiments.append(tracked["experiment_id"])
         self.model = self.name
         log(f"{self.args.user} tracks a run with HTTP Basic: experiment, params, metrics, artifact, model version")
-        self.user_api = Api(self.url, basic=(self.user_email, user_key))
+        self.user_api = Api(self.url, basic=(self.args.user, user_key))
         return self.user_api, {**tracked, "content": content}
 
     def jwt_is_refused_before_first_login(self) -> None:
-        Api(self.url, bearer=self.keycloak_jwt()).expect(401, "POST", "experiments/search", {"max_results": 1})
-        log(f"a Keycloak JWT of {self.args.second_user} is refused (401) while that user never logged in")
+        Api(self.url, bearer=self.mlflow_jwt()).expect(401, "POST", "experiments/search", {"max_results": 1})
+        log(f"a JWT of {self.args.second_user} issued for MLflow is refused (401) while that user never logged in")
 
     def second_user_needs_a_grant(self, owner_api: Api, experiment_query: dict) -> None:
         second = self.login(self.args.second_user, self.second_password)
         check(second.landing_path == "/oidc/ui/user", f"{self.args.second_user} landed on {second.landing_url}")
-        second_api = Api(self.url, basic=(self.second_email, second.create_default_key()))
+        second_api = Api(self.url, basic=(self.args.second_user, second.create_default_key()))
         self.second_api = second_api
         second_api.expect(403, "GET", "experiments/get", params=experiment_query)
         check(self.name not in second_api.experiment_names(f"{self.name}%"), f"the second user lists {self.name}")
         log(f"{self.args.second_user} cannot read {self.name} (403)")
 
-        grant = f"permissions/users/{self.second_email}/experiments/{experiment_query['experiment_id']}"
+        grant = f"permissions/users/{self.args.second_user}/experiments/{experiment_query['experiment_id']}"
         owner_api.expect((200, 201), "POST", grant, {"permission": "READ"})
         seen = second_api.expect_within(PERMISSION_CHANGE_SECONDS, 200, "GET", "experiments/get", experiment_query)
         check(seen["experiment"]["name"] == self.name, f"the second user reads {seen}")
@@ -211,10 +232,13 @@ class Journey:
         log(f"once the owner grants READ, {self.args.second_user} reads {self.name} but cannot write to it")
 
     def jwt_works_after_login(self, experiment_id: str) -> None:
-        with mlflow_credentials(MLFLOW_TRACKING_TOKEN=self.keycloak_jwt()):
+        with mlflow_credentials(MLFLOW_TRACKING_TOKEN=self.mlflow_jwt()):
             check(self.client.get_experiment(experiment_id).name == self.name, "the JWT cannot read the experiment")
             self.experiments.append(self.client.create_experiment(f"{self.name}-jwt"))
-        log(f"a Keycloak JWT works as MLFLOW_TRACKING_TOKEN for {self.args.second_user} once logged in")
+        log(f"a JWT issued for MLflow works as MLFLOW_TRACKING_TOKEN for {self.args.second_user} once logged in")
+        # The realm's other clients get tokens for the same user; they are not MLflow's to accept (aud).
+        Api(self.url, bearer=self.other_client_jwt()).expect(401, "GET", "experiments/get", {"experiment_id": experiment_id})
+        log(f"a JWT of {self.args.second_user} issued to another client of the realm is refused (401): wrong audience")
 
     def admin_sees_every_experiment(self) -> None:
         expected = {self.name, f"{self.name}-jwt"}
@@ -260,7 +284,7 @@ class Journey:
         for pod in (first, second):
             answer = requests.get(f"{pod}/auth/status", headers={"Cookie": self.user_login.cookie_header()},
                                   timeout=TIMEOUT)
-            check(answer.status_code == 200 and answer.json().get("username") == self.user_email,
+            check(answer.status_code == 200 and answer.json().get("username") == self.args.user,
                   f"{pod} does not know the session made through {self.url}: HTTP {answer.status_code}")
         log(f"a session made through {self.url} is accepted by both pods, {first} and {second}")
 
@@ -278,7 +302,7 @@ class Journey:
         refused = {second_on_second.call("GET", "experiments/get", params=query).status_code
                    for call in range(PINNED_CALLS)}
         check(refused == {403}, f"the second user read {self.name}-replicas before any grant: HTTP {refused}")
-        grant = f"permissions/users/{self.second_email}/experiments/{created['experiment_id']}"
+        grant = f"permissions/users/{self.args.second_user}/experiments/{created['experiment_id']}"
         owner_on_first.expect((200, 201), "POST", grant, {"permission": "READ"})
         allowed = [second_on_second.call("GET", "experiments/get", params=query).status_code
                    for call in range(PINNED_CALLS)]
@@ -296,9 +320,10 @@ class Journey:
                 if self.model:
                     self.client.delete_registered_model(self.model)
             answer = self.admin_api.session.delete(
-                f"{self.url}/api/2.0/mlflow/users", json={"username": self.second_email}, timeout=TIMEOUT
+                f"{self.url}/api/2.0/mlflow/users", json={"username": self.args.second_user}, timeout=TIMEOUT
             )
-            check(answer.status_code in (200, 404), f"deleting MLflow user {self.second_email}: {answer.status_code}")
+            check(answer.status_code in (200, 404),
+                  f"deleting MLflow user {self.args.second_user}: {answer.status_code}")
         for login, key_id in self.keys:
             login.delete_key(key_id)
 

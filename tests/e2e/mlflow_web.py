@@ -6,16 +6,19 @@ Shared by the journey scripts that the Molecule scenarios run with the MLflow se
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import html
 import os
 import re
+import secrets
 import tempfile
 import time
 import uuid
 from contextlib import contextmanager
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from urllib.parse import urlsplit
+from urllib.parse import parse_qs, urlsplit
 
 import requests
 from mlflow import MlflowClient
@@ -113,8 +116,46 @@ class WebLogin:
         check(answer.status_code == 200, f"deleting access key {key_id}: HTTP {answer.status_code} {answer.text[:200]}")
 
 
+def code_flow_token(issuer: str, client_id: str, client_secret: str, redirect_uri: str, username: str,
+                    password: str) -> str:
+    """An access token issued to `client_id` through the authorization code flow with PKCE (what MLflow's login does).
+
+    Logs in on Keycloak's form, takes the code from the redirect to `redirect_uri` without following it, and
+    redeems the code with the client's secret: a token for MLflow, for a client without direct access grants.
+    """
+    session = requests.Session()
+    verifier = secrets.token_urlsafe(48)
+    challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
+    form_page = session.get(
+        f"{issuer}/protocol/openid-connect/auth",
+        params={"client_id": client_id, "response_type": "code", "scope": "openid", "redirect_uri": redirect_uri,
+                "state": secrets.token_urlsafe(16), "code_challenge": challenge, "code_challenge_method": "S256"},
+        timeout=TIMEOUT,
+    )
+    form_page.raise_for_status()
+    for cookie in session.cookies:  # Keycloak's cookies are Secure even over http (see WebLogin)
+        cookie.secure = False
+    form = LOGIN_FORM.search(form_page.text)
+    check(form is not None, f"no Keycloak login form at {form_page.url}")
+    action = html.unescape(FORM_ACTION.search(form.group(0)).group(1))
+    answer = session.post(action, data={"username": username, "password": password}, allow_redirects=False,
+                          timeout=TIMEOUT)
+    location = answer.headers.get("Location", "")
+    code = parse_qs(urlsplit(location).query).get("code", [""])[0]
+    check(answer.status_code == 302 and location.startswith(redirect_uri) and code,
+          f"Keycloak's login answered HTTP {answer.status_code}, not a redirect to {redirect_uri} with a code")
+    token = requests.post(
+        f"{issuer}/protocol/openid-connect/token",
+        data={"grant_type": "authorization_code", "code": code, "redirect_uri": redirect_uri, "client_id": client_id,
+              "client_secret": client_secret, "code_verifier": verifier},
+        timeout=TIMEOUT,
+    )
+    check(token.status_code == 200, f"Keycloak token: HTTP {token.status_code} {token.text[:200]}")
+    return token.json()["access_token"]
+
+
 class Api:
-    """MLflow's REST API with one credential: HTTP Basic (e-mail + access key), a bearer token, or none."""
+    """MLflow's REST API with one credential: HTTP Basic (user name + access key), a bearer token, or none."""
 
     def __init__(self, mlflow_url: str, basic: tuple[str, str] | None = None, bearer: str | None = None):
         self.mlflow_url = mlflow_url.rstrip("/")

@@ -31,7 +31,6 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--mlflow-url", required=True)
     parser.add_argument("--secrets-dir", required=True, help="holds keycloak_user_<name>_password files")
     parser.add_argument("--user", default="demo-user")
-    parser.add_argument("--email-domain", default="example.com")
     parser.add_argument("--resolve", type=host_and_address, action="append", default=[], metavar="HOST:ADDRESS")
     parser.add_argument("--ca-file")
     parser.add_argument("--timeout", type=float, default=600, help="seconds COMMAND may take")
@@ -80,7 +79,7 @@ def main() -> None:
 
     user = WebLogin(url, args.user, read_secret(f"{args.secrets_dir}/keycloak_user_{args.user}_password"))
     key = user.create_named_key(unique_name("rollout"))
-    api = Api(url, basic=(f"{args.user}@{args.email_domain}", key["token"]))
+    api = Api(url, basic=(args.user, key["token"]))
     experiment = api.expect(200, "POST", "experiments/create", {"name": unique_name("rollout")})["experiment_id"]
 
     def session_probe() -> str:

@@ -29,7 +29,6 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--state-file", required=True, type=Path)
     parser.add_argument("--secrets-dir", type=Path, help="holds keycloak_user_<name>_password files (record)")
     parser.add_argument("--user", default="demo-user")
-    parser.add_argument("--email-domain", default="example.com")
     return parser.parse_args()
 
 
@@ -40,7 +39,7 @@ def record(args: argparse.Namespace, client: MlflowClient) -> dict:
     key = user.create_named_key(name, lifetime=timedelta(hours=3))
     state = {
         "name": name,
-        "username": f"{args.user}@{args.email_domain}",
+        "username": args.user,
         "key": key["token"],
         "content": f"artifact of {name}",
         # Backups taken from now on (directories named by UTC time) are this scenario's.

@@ -25,7 +25,6 @@ pytestmark = pytest.mark.e2e
 
 MLFLOW_URL = "http://127.0.0.1:5000"
 USER = "demo-user"
-USER_EMAIL = "demo-user@example.com"
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
     "--headless",
@@ -126,7 +125,7 @@ def test_browser_logs_in_through_keycloak_and_creates_an_access_key(chromium, ml
                 page.screenshot(path=SCREENSHOTS / "access-key.png")
                 assert key.startswith("mlf_"), f"the dialog shows {key[:8]}..., not an access key"
 
-                basic = base64.b64encode(f"{USER_EMAIL}:{key}".encode()).decode()
+                basic = base64.b64encode(f"{USER}:{key}".encode()).decode()
                 status = http_status(
                     f"{MLFLOW_URL}/api/2.0/mlflow/experiments/search?max_results=1", {"Authorization": f"Basic {basic}"}
                 )
