@@ -11,7 +11,8 @@ version_added: 0.1.0
 description:
   - True for C(localhost), an IPv4 address in 127.0.0.0/8 and C(::1) (also written C([::1])).
   - A value with C(://) is read as a URL and its host is tested; its port is not looked at.
-  - Any other name is not loopback, even one that resolves to a loopback address: what a name resolves to can change.
+  - Any other name is not loopback, even one that resolves to a loopback address, since what a name resolves to
+    can change.
 author:
   - mlops.mlflow maintainers (@mlops-mlflow)
 options:

@@ -36,7 +36,7 @@ class PortForward:
     def _accept(self) -> None:
         while not self._stopping.is_set():
             try:
-                client, _ = self._listener.accept()
+                client = self._listener.accept()[0]
             except TimeoutError:
                 continue
             threading.Thread(target=self._relay, args=(client,), daemon=True).start()

@@ -67,7 +67,7 @@ class RestartingKeycloak:
         with self._listener:
             while not self._stopping.is_set():
                 try:
-                    connection, _ = self._listener.accept()
+                    connection = self._listener.accept()[0]
                 except TimeoutError:
                     continue
                 connection.close()
