@@ -18,10 +18,13 @@ import uuid
 from contextlib import contextmanager
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import parse_qs, urlsplit
 
 import requests
-from mlflow import MlflowClient
+
+if TYPE_CHECKING:  # the pytest tests use the login helpers from the project's .venv, which has no mlflow
+    from mlflow import MlflowClient
 
 TIMEOUT = 30
 ARTIFACT_NAME = "note.txt"
