@@ -145,3 +145,17 @@ def test_a_deployment_made_as_root_is_moved_to_the_services_users_with_its_data(
     client.remove_object(bucket, "kept")
     client.remove_bucket(bucket)
     assert run_playbook("playbooks/local_services.yml").recap()["changed"] == 0
+
+
+def test_data_in_the_old_place_and_in_the_new_one_is_refused_naming_both(local_stack):
+    old = STATE_DIR / "minio" / "data"
+    new = Path(local_stack["minio"]["state_dir"]) / "data"
+    old.mkdir(parents=True)
+    try:
+        result = run_playbook("playbooks/local_services.yml")
+    finally:
+        shutil.rmtree(old.parent)
+    assert result.returncode != 0
+    assert f"minio has data in two places: {old}, where versions of this role before minio ran" in result.output
+    assert f"and {new}. Keep the one with the current data, remove the other, and run again." in result.output
+    assert "RUNNING" in supervisorctl(local_stack, "status", "minio"), "nothing was stopped"

@@ -139,11 +139,10 @@ def test_the_server_runs_as_its_own_user_which_alone_reads_its_environment_file(
 
 
 def test_the_server_runs_from_a_virtualenv_and_an_interpreter_its_user_cannot_change(local_stack):
-    pid = server_pid()
-    interpreter = Path(f"/proc/{pid}/exe").resolve()
-    # exec .../venv/bin/mlflow server ...: the interpreter runs the virtualenv's mlflow script.
-    command = subprocess.run(["ps", "-o", "args=", "-p", str(pid)], capture_output=True, text=True, check=True)
-    venv = Path(command.stdout.split()[1]).parent.parent
-    for path in (interpreter, interpreter.parent, venv, venv / "bin", venv / "bin" / "mlflow"):
+    start_script = SERVER_STATE_DIR / "start-mlflow.sh"
+    venv = Path(re.search(r"^exec (\S+)/bin/mlflow server", start_script.read_text(), re.MULTILINE).group(1))
+    interpreter = Path(f"/proc/{server_pid()}/exe").resolve()
+    assert interpreter == (venv / "bin" / "python3").resolve()
+    for path in (interpreter, interpreter.parent, venv, venv / "bin", venv / "bin" / "mlflow", start_script):
         assert owner(path) == "root" and not mode(path) & 0o022, path
     assert as_server_user("test", "-w", str(venv / "bin")) != 0
