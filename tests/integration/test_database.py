@@ -7,6 +7,7 @@ import os
 import socket
 import stat
 import subprocess
+import time
 import uuid
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -57,8 +58,8 @@ class Deployment:
         }
         return ["-e", json.dumps(extra)]
 
-    def configure(self, *args: str, **overrides) -> AnsibleResult:
-        return run_playbook("playbooks/database.yml", *self._extra_vars(**overrides), *args, timeout=300)
+    def configure(self, *args: str, timeout: int = 300, **overrides) -> AnsibleResult:
+        return run_playbook("playbooks/database.yml", *self._extra_vars(**overrides), *args, timeout=timeout)
 
     def configure_and_read_facts(self, **overrides) -> dict:
         facts_file = self.tmp_path / "facts.json"
@@ -66,9 +67,10 @@ class Deployment:
         assert result.returncode == 0, result.output[-4000:]
         return json.loads(facts_file.read_text())
 
-    def teardown(self, *args: str) -> AnsibleResult:
+    def teardown(self, *args: str, timeout: int = 300) -> AnsibleResult:
         # Only the database part: the other parts would act on the real deployment's MinIO and Keycloak.
-        return run_playbook("playbooks/teardown.yml", "--tags", "database", *self._extra_vars(), *args, timeout=300)
+        return run_playbook("playbooks/teardown.yml", "--tags", "database", *self._extra_vars(), *args,
+                            timeout=timeout)
 
     def owner_password(self) -> str:
         return self.password_file.read_text().strip()
@@ -115,6 +117,24 @@ def _role_exists(admin, role: str) -> bool:
     return bool(_admin_query(admin, "SELECT 1 FROM pg_roles WHERE rolname = %s", (role,)))
 
 
+MARKER = "managed-by: mlops.mlflow"
+
+
+def _comments(admin, tracking: str, auth: str, owner: str) -> dict[str, str | None]:
+    """The comments (the collection's marker) of the owner role and both databases, by name."""
+    rows = _admin_query(
+        admin,
+        "SELECT datname, shobj_description(oid, 'pg_database') FROM pg_database WHERE datname IN (%s, %s) "
+        "UNION ALL SELECT rolname, shobj_description(oid, 'pg_authid') FROM pg_roles WHERE rolname = %s",
+        (tracking, auth, owner),
+    )
+    return dict(rows)
+
+
+def _is_superuser(admin, role: str) -> bool:
+    return _admin_query(admin, "SELECT rolsuper FROM pg_roles WHERE rolname = %s", (role,)) == [(True,)]
+
+
 def _drop_everything(admin, databases: list[str], role: str) -> None:
     """Cleanup that does not rely on the role under test."""
     for database in databases:
@@ -132,6 +152,15 @@ def scratch_databases(postgresql_admin):
     yield names
     for name in names:
         _admin_query(postgresql_admin, sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+
+
+@pytest.fixture
+def scratch_roles(postgresql_admin):
+    """Names for roles a test creates by hand; dropped afterwards."""
+    names: list[str] = []
+    yield names
+    for name in names:
+        _admin_query(postgresql_admin, sql.SQL("DROP ROLE IF EXISTS {}").format(sql.Identifier(name)))
 
 
 @pytest.fixture
@@ -182,6 +211,9 @@ def test_creates_everything_from_nothing_and_a_second_run_changes_nothing(deploy
         (deployment.tracking, deployment.auth),
     )
     assert sorted(owners) == sorted([(deployment.tracking, deployment.owner), (deployment.auth, deployment.owner)])
+    # What the role creates carries its marker, so a later run or a teardown knows it may manage it.
+    assert _comments(admin, deployment.tracking, deployment.auth, deployment.owner) == {
+        deployment.tracking: MARKER, deployment.auth: MARKER, deployment.owner: MARKER}
     assert stat.S_IMODE(deployment.password_file.stat().st_mode) == 0o600
     password_before = deployment.password_file.read_bytes()
     mtime_before = deployment.password_file.stat().st_mtime_ns
@@ -271,8 +303,7 @@ def test_teardown_with_delete_db_backs_up_then_drops_everything_and_a_second_run
         with _cursor(configured.connect_as_owner(database)) as cursor:
             cursor.execute(sql.SQL("CREATE TABLE {} (id int, name text)").format(sql.Identifier(table)))
             cursor.execute(sql.SQL("INSERT INTO {} VALUES (1, 'a'), (2, 'b')").format(sql.Identifier(table)))
-    # An open session is ended by the drop; an object the owner has in another database is kept (handed to the admin).
-    open_session = configured.connect_as_owner(configured.tracking)
+    # An object the owner has in another database is kept (handed to the admin).
     elsewhere = f"{configured.owner}_elsewhere"
     scratch_databases.append(elsewhere)
     _admin_query(admin, sql.SQL("CREATE DATABASE {}").format(sql.Identifier(elsewhere)))
@@ -284,9 +315,6 @@ def test_teardown_with_delete_db_backs_up_then_drops_everything_and_a_second_run
 
     result = configured.teardown("-e", "delete_db=true")
     assert result.returncode == 0, result.output[-4000:]
-    with pytest.raises(psycopg2.OperationalError):
-        open_session.cursor().execute("SELECT 1")
-    open_session.close()
 
     backups = list(configured.backup_dir.iterdir())
     assert len(backups) == 1, backups
@@ -306,6 +334,29 @@ def test_teardown_with_delete_db_backs_up_then_drops_everything_and_a_second_run
     assert again.returncode == 0, again.output[-4000:]
     assert again.recap()["changed"] == 0, again.output[-4000:]
     assert again.recap()["failed"] == 0
+    assert len(list(configured.backup_dir.iterdir())) == 1
+
+
+def test_teardown_refuses_databases_in_use_unless_told_to_end_the_sessions(configured):
+    # A session as the owner stands for MLflow still running (teardown.yml --tags database skips the server play).
+    open_session = configured.connect_as_owner(configured.tracking)
+
+    refused = configured.teardown("-e", "delete_db=true")
+    assert refused.returncode != 0
+    message = " ".join(refused.output.split())
+    assert f"1 session(s) of {configured.owner} connected to {configured.tracking}" in message
+    assert "set database_end_sessions=true" in message
+    assert _database_names(configured.admin, configured.tracking, configured.auth) == {
+        configured.tracking, configured.auth}
+    assert not configured.backup_dir.exists(), "the refusal comes before the backup"
+    with _cursor(open_session) as cursor:
+        cursor.execute("SELECT 1")
+
+        ended = configured.teardown("-e", "delete_db=true", "-e", "database_end_sessions=true")
+        assert ended.returncode == 0, ended.output[-4000:]
+        with pytest.raises(psycopg2.OperationalError):
+            cursor.execute("SELECT 1")
+    assert not _database_names(configured.admin, configured.tracking, configured.auth)
     assert len(list(configured.backup_dir.iterdir())) == 1
 
 
@@ -351,3 +402,139 @@ def test_no_password_in_verbose_output(deployment):
     for secret in (deployment.owner_password(), deployment.admin.password):
         assert secret not in configure.output
         assert secret not in teardown.output
+
+
+def test_check_mode_writes_no_password_file(deployment):
+    # The doctor runs the role in check mode: a password file written then would be a new password, set by the
+    # next site.yml run, and the running MLflow would lose its database.
+    result = deployment.configure("--check")
+    assert result.returncode == 0, result.output[-4000:]
+    assert not deployment.secrets_dir.exists()
+    assert not _database_names(deployment.admin, deployment.tracking, deployment.auth)
+    assert not _role_exists(deployment.admin, deployment.owner)
+
+
+@contextmanager
+def _silent_server():
+    """A loopback port that accepts connections and never answers, like a server hung or behind a black hole."""
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(8)
+        yield listener.getsockname()[1]
+
+
+def test_a_server_that_never_answers_fails_within_the_connect_timeout(deployment):
+    with _silent_server() as port:
+        # Without a connect timeout libpq waits for the answer for ever: the timeouts here end such a run.
+        for run in (lambda: deployment.configure("-e", f"database_admin_port={port}", timeout=90),
+                    lambda: deployment.teardown("-e", "delete_db=true", "-e", f"database_admin_port={port}",
+                                                timeout=90)):
+            started = time.monotonic()
+            result = run()
+            elapsed = time.monotonic() - started
+            assert result.returncode != 0
+            message = " ".join(result.output.split())
+            assert f"Cannot connect to PostgreSQL at 127.0.0.1:{port} as postgres" in message
+            assert "timeout expired" in message
+            # database_connect_timeout is 10 s; the rest is ansible-playbook starting up.
+            assert elapsed < 60, elapsed
+
+
+def _refusal(result: AnsibleResult) -> str:
+    assert result.returncode != 0, result.output[-4000:]
+    assert "Traceback" not in result.output
+    return " ".join(result.output.split())
+
+
+@pytest.mark.parametrize(("variable", "prefix"), [("database_tracking_name", "template_"), ("database_owner", "pg_")])
+def test_postgresql_own_names_are_refused(deployment, scratch_databases, variable, prefix):
+    # Names that PostgreSQL's own would share a rule with, unique so that a failing guard harms nothing shared.
+    value = prefix + deployment.tracking
+    scratch_databases.append(value)
+    message = _refusal(deployment.configure(**{variable: value}))
+    assert f"{variable} is {value}, a name PostgreSQL keeps for itself" in message
+    assert f"Choose another {variable}." in message
+    assert not deployment.secrets_dir.exists()
+    assert not _database_names(deployment.admin, deployment.tracking, deployment.auth, value)
+
+
+def test_the_admin_database_is_refused_as_a_database_of_mlflow(deployment, scratch_databases):
+    # scratch_databases after deployment: its database goes first, before the cleanup drops the owner role.
+    admin_db = f"{deployment.tracking}_admin"
+    scratch_databases.append(admin_db)
+    _admin_query(deployment.admin, sql.SQL("CREATE DATABASE {}").format(sql.Identifier(admin_db)))
+
+    message = _refusal(deployment.configure(database_admin_db=admin_db, database_auth_name=admin_db))
+    assert f"database_auth_name is {admin_db}, the database the admin login works in (database_admin_db)" in message
+    assert "Choose another database_auth_name." in message
+    assert _admin_query(deployment.admin, "SELECT pg_get_userbyid(datdba) FROM pg_database WHERE datname = %s",
+                        (admin_db,)) == [(deployment.admin.user,)]
+
+
+def test_the_admin_login_is_refused_as_the_owner(scratch_roles, deployment):
+    # A superuser login of its own: the local stack's postgres would be refused for its name already.
+    login, password = f"{deployment.owner}_admin", uuid.uuid4().hex
+    scratch_roles.append(login)
+    _admin_query(deployment.admin, sql.SQL("CREATE ROLE {} LOGIN SUPERUSER PASSWORD {}").format(
+        sql.Identifier(login), sql.Literal(password)))
+    as_that_login = {"database_admin_user": login, "database_admin_password": password, "database_owner": login}
+
+    for result in (deployment.configure(**as_that_login),
+                   deployment.teardown("-e", "delete_db=true", "-e", json.dumps(as_that_login))):
+        message = _refusal(result)
+        assert f"database_owner is {login}, the login this role connects as (database_admin_user)" in message
+        assert "Set database_owner to a role of its own." in message
+    assert _is_superuser(deployment.admin, login)
+    assert not _database_names(deployment.admin, deployment.tracking, deployment.auth)
+
+
+def test_a_superuser_is_refused_as_the_owner(scratch_roles, configured):
+    superuser = f"{configured.owner}_su"
+    scratch_roles.append(superuser)
+    _admin_query(configured.admin, sql.SQL("CREATE ROLE {} SUPERUSER").format(sql.Identifier(superuser)))
+
+    for result in (configured.configure(database_owner=superuser),
+                   configured.teardown("-e", "delete_db=true", "-e", f"database_owner={superuser}")):
+        message = _refusal(result)
+        assert f"database_owner {superuser} is a superuser" in message
+        assert "Set database_owner to a role of its own." in message
+    assert _is_superuser(configured.admin, superuser)
+    assert _database_names(configured.admin, configured.tracking, configured.auth) == {
+        configured.tracking, configured.auth}
+
+
+@pytest.mark.parametrize("made_by_hand", ["database", "role"])
+def test_a_database_or_role_the_collection_did_not_create_is_adopted_only_on_request(deployment, made_by_hand):
+    admin = deployment.admin
+    if made_by_hand == "database":
+        name, kind = deployment.tracking, "Database"
+        _admin_query(admin, sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    else:
+        name, kind = deployment.owner, "Role"
+        _admin_query(admin, sql.SQL("CREATE ROLE {} LOGIN").format(sql.Identifier(name)))
+
+    message = _refusal(deployment.configure())
+    assert f"{kind} {name} exists without the comment '{MARKER}'" in message
+    assert "Set database_adopt_existing=true to take it over" in message
+    assert _comments(admin, deployment.tracking, deployment.auth, deployment.owner) == {name: None}
+    assert not deployment.secrets_dir.exists()
+
+    adopted = deployment.configure(database_adopt_existing=True)
+    assert adopted.returncode == 0, adopted.output[-4000:]
+    assert _comments(admin, deployment.tracking, deployment.auth, deployment.owner) == {
+        deployment.tracking: MARKER, deployment.auth: MARKER, deployment.owner: MARKER}
+    again = deployment.configure()
+    assert again.returncode == 0, again.output[-4000:]
+    assert again.recap()["changed"] == 0, again.output[-4000:]
+
+
+def test_teardown_refuses_databases_the_collection_did_not_create(deployment):
+    admin = deployment.admin
+    for database in (deployment.tracking, deployment.auth):
+        _admin_query(admin, sql.SQL("CREATE DATABASE {}").format(sql.Identifier(database)))
+
+    message = _refusal(deployment.teardown("-e", "delete_db=true"))
+    assert f"Database {deployment.auth} exists without the comment '{MARKER}'" in message
+    assert "Set database_adopt_existing=true" in message
+    assert _database_names(admin, deployment.tracking, deployment.auth) == {deployment.tracking, deployment.auth}
+    assert not deployment.backup_dir.exists()
