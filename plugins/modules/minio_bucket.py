@@ -14,6 +14,8 @@ description:
   - Settings left unset (V(null)) are not managed; drift in the managed ones (for example versioning suspended by
     hand) is repaired.
   - The bucket name is checked against the S3 naming rules before any call to the server.
+  - With O(managed_by) it tags the buckets it creates as its caller's and leaves alone (refuses to change or delete)
+    an existing bucket without that tag, unless told to O(adopt) it.
 author:
   - mlops.mlflow maintainers (@mlops-mlflow)
 extends_documentation_fragment:
@@ -56,8 +58,23 @@ options:
     default: true
   tags:
     description:
-      - Tags of the bucket, exactly. V({}) removes all tags; V(null) leaves them as they are.
+      - Tags of the bucket, exactly (plus the C(managed-by) tag of O(managed_by)). V({}) removes all tags; V(null)
+        leaves them as they are.
     type: dict
+  managed_by:
+    description:
+      - Who manages the bucket, kept in its tag C(managed-by) (added to O(tags), or to the bucket's tags when O(tags)
+        is V(null)).
+      - An existing bucket whose C(managed-by) tag is not this value was not created by this caller, so the module
+        fails without touching it (with O(state=absent) too) unless O(adopt=true).
+      - V(null) neither tags nor checks.
+    type: str
+  adopt:
+    description:
+      - With O(managed_by), take over an existing bucket without that C(managed-by) tag. With O(state=present) the
+        tag is set; with O(state=absent) the bucket is deleted.
+    type: bool
+    default: false
 notes:
   - Supports check mode and diff mode. The diff shows the managed settings before and after.
 seealso:
@@ -76,6 +93,16 @@ EXAMPLES = r"""
     noncurrent_version_expiration_days: 30
     tags:
       app: mlflow
+    managed_by: mlops.mlflow
+
+- name: Take over a bucket made by hand, tagging it as managed by mlops.mlflow
+  mlops.mlflow.minio_bucket:
+    endpoint: http://127.0.0.1:9000
+    access_key: mlops-root
+    secret_key: "{{ minio_root_password }}"
+    name: legacy-artifacts
+    managed_by: mlops.mlflow
+    adopt: true
 
 - name: Delete a bucket and everything in it
   mlops.mlflow.minio_bucket:
@@ -104,6 +131,13 @@ actions:
   type: list
   elements: str
   sample: ["create bucket", "enable versioning"]
+adopted:
+  description:
+    - Whether the bucket existed without the C(managed-by) tag of O(managed_by), so that the module took it over
+      (or, in check mode, would take it over) because O(adopt=true).
+  returned: when O(managed_by) is set
+  type: bool
+  sample: false
 deleted_objects:
   description: Number of object versions and delete markers deleted with O(force=true).
   returned: when O(state=absent) and the bucket existed
@@ -131,6 +165,23 @@ except ImportError:
     pass  # MinioConnection reports the missing library.
 
 LIFECYCLE_RULE_ID = "mlops-mlflow-noncurrent-expiration"
+MANAGED_BY_TAG = "managed-by"
+
+
+def wanted_tags(tags, current_tags, managed_by):
+    """The tags the bucket should have: `tags` (None: `current_tags`) plus the managed-by tag when `managed_by` is set.
+
+    Return None when neither is managed. Raise ValueError when `tags` sets managed-by to another value.
+    """
+    if tags is None and managed_by is None:
+        return None
+    wanted = dict((str(key), str(value)) for key, value in (current_tags if tags is None else tags).items())
+    if managed_by is not None:
+        if tags is not None and wanted.get(MANAGED_BY_TAG, managed_by) != managed_by:
+            raise ValueError("tags sets %s=%s while managed_by is %s: leave that tag to managed_by"
+                             % (MANAGED_BY_TAG, wanted[MANAGED_BY_TAG], managed_by))
+        wanted[MANAGED_BY_TAG] = managed_by
+    return wanted
 
 
 class BucketManager:
@@ -159,10 +210,15 @@ class BucketManager:
             policy = self._bucket_policy()
             settings["anonymous_access"] = bool(policy) and any(
                 grants_anonymous(statement) for statement in policy.get("Statement", []))
-        if params["tags"] is not None:
+        if params["tags"] is not None or params["managed_by"] is not None:
             tags = self.call("read tags of %s" % name, self.s3.get_bucket_tags, name, absent_codes=("NoSuchTagSet",))
             settings["tags"] = dict(tags or {})
         return settings
+
+    def unmarked(self, current):
+        """Whether the bucket exists without the managed-by tag of managed_by (someone else's bucket)."""
+        managed_by = self.module.params["managed_by"]
+        return current is not None and managed_by is not None and current["tags"].get(MANAGED_BY_TAG) != managed_by
 
     def wanted(self, current):
         params = self.module.params
@@ -176,8 +232,9 @@ class BucketManager:
             settings["noncurrent_version_expiration_days"] = params["noncurrent_version_expiration_days"] or None
         if params["block_anonymous_access"]:
             settings["anonymous_access"] = False
-        if params["tags"] is not None:
-            settings["tags"] = dict((str(key), str(value)) for key, value in params["tags"].items())
+        tags = wanted_tags(params["tags"], (current or {}).get("tags", {}), params["managed_by"])
+        if tags is not None:
+            settings["tags"] = tags
         return settings
 
     def _lifecycle(self):
@@ -285,6 +342,8 @@ def main():
         noncurrent_version_expiration_days=dict(type="int"),
         block_anonymous_access=dict(type="bool", default=True),
         tags=dict(type="dict"),
+        managed_by=dict(type="str"),
+        adopt=dict(type="bool", default=False),
     )
     module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
 
@@ -296,10 +355,20 @@ def main():
     if days is not None and days < 0:
         module.fail_json(msg="noncurrent_version_expiration_days must be 0 (no rule) or a number of days, got %d"
                          % days)
+    try:
+        wanted_tags(module.params["tags"], {}, module.params["managed_by"])
+    except ValueError as exc:
+        module.fail_json(msg=str(exc))
 
     manager = BucketManager(module, MinioConnection(module))
     current = manager.read()
     result = {"changed": False}
+    if module.params["managed_by"] is not None:
+        result["adopted"] = manager.unmarked(current)
+        if result["adopted"] and not module.params["adopt"]:
+            module.fail_json(
+                msg="Bucket %s exists without the tag %s=%s, so it was not created by this caller: it is left as it "
+                    "is. Set adopt=true to take it over." % (name, MANAGED_BY_TAG, module.params["managed_by"]))
     if module.params["state"] == "absent":
         after = None
         if current is not None:

@@ -11,6 +11,7 @@ import uuid
 import pytest
 import urllib3
 from minio import Minio, MinioAdmin
+from minio.commonconfig import Tags
 from minio.credentials import StaticProvider
 from minio.error import MinioAdminException, S3Error
 
@@ -202,6 +203,66 @@ def test_an_invalid_bucket_name_is_refused_before_any_call(minio_admin):
     assert result.module_result["msg"] == (
         "Invalid bucket name 'MLflow_Artifacts': it may contain only lowercase letters, digits, dots and hyphens, "
         "and must start and end with a letter or digit.")
+
+
+def test_bucket_managed_by_is_tagged_on_create(minio_admin, s3, bucket):
+    created = run(minio_admin, "minio_bucket", name=bucket, tags={"app": "mlflow"}, managed_by="mlops.mlflow")
+    assert created.returncode == 0, created.output
+    assert created.module_result["adopted"] is False
+    assert dict(s3.get_bucket_tags(bucket)) == {"app": "mlflow", "managed-by": "mlops.mlflow"}
+    again = run(minio_admin, "minio_bucket", name=bucket, tags={"app": "mlflow"}, managed_by="mlops.mlflow")
+    assert again.module_result["changed"] is False
+
+
+def _someone_elses_bucket(s3, name):
+    s3.make_bucket(name)
+    tags = Tags.new_bucket_tags()
+    tags["team"] = "research"
+    s3.set_bucket_tags(name, tags)
+
+
+def test_bucket_without_the_managed_by_tag_is_left_alone_unless_adopted(minio_admin, s3, bucket):
+    _someone_elses_bucket(s3, bucket)
+    refused = run(minio_admin, "minio_bucket", name=bucket, versioning=True, managed_by="mlops.mlflow")
+    assert refused.returncode != 0
+    assert refused.module_result["msg"] == (
+        "Bucket %s exists without the tag managed-by=mlops.mlflow, so it was not created by this caller: it is left "
+        "as it is. Set adopt=true to take it over." % bucket)
+    assert s3.get_bucket_versioning(bucket).status != "Enabled"
+
+    checked = run(minio_admin, "minio_bucket", "--check", name=bucket, managed_by="mlops.mlflow", adopt=True)
+    assert checked.module_result["changed"] is True
+    assert checked.module_result["adopted"] is True
+    assert dict(s3.get_bucket_tags(bucket)) == {"team": "research"}
+
+    # tags not given: the bucket keeps its own and gets the marker.
+    adopted = run(minio_admin, "minio_bucket", name=bucket, managed_by="mlops.mlflow", adopt=True)
+    assert adopted.module_result["actions"] == ["set tags"]
+    assert dict(s3.get_bucket_tags(bucket)) == {"team": "research", "managed-by": "mlops.mlflow"}
+    again = run(minio_admin, "minio_bucket", name=bucket, managed_by="mlops.mlflow")
+    assert again.module_result["changed"] is False
+    assert again.module_result["adopted"] is False
+
+
+def test_absent_deletes_a_bucket_without_the_managed_by_tag_only_when_adopted(minio_admin, s3, bucket):
+    _someone_elses_bucket(s3, bucket)
+    refused = run(minio_admin, "minio_bucket", name=bucket, state="absent", force=True, managed_by="mlops.mlflow")
+    assert refused.returncode != 0
+    assert "Set adopt=true to take it over" in refused.module_result["msg"]
+    assert s3.bucket_exists(bucket)
+
+    deleted = run(minio_admin, "minio_bucket", name=bucket, state="absent", managed_by="mlops.mlflow", adopt=True)
+    assert deleted.returncode == 0, deleted.output
+    assert deleted.module_result["adopted"] is True
+    assert not s3.bucket_exists(bucket)
+
+
+def test_a_managed_by_tag_that_contradicts_managed_by_is_refused_before_any_call(minio_admin):
+    result = run(minio_admin, "minio_bucket", name="mlt-errors", tags={"managed-by": "me"}, managed_by="mlops.mlflow",
+                 endpoint="http://127.0.0.1:%d" % _free_port())
+    assert result.returncode != 0
+    assert result.module_result["msg"] == (
+        "tags sets managed-by=me while managed_by is mlops.mlflow: leave that tag to managed_by")
 
 
 # --- errors shared by the three modules --------------------------------------------------------------------------

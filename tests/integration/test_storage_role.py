@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 import urllib3
 from minio import Minio, MinioAdmin
+from minio.commonconfig import Tags
 from minio.credentials import StaticProvider
 from minio.error import MinioAdminException, S3Error
 from minio.versioningconfig import SUSPENDED, VersioningConfig
@@ -21,6 +22,8 @@ from tests.ansible_runner import run_playbook
 pytestmark = pytest.mark.minio
 
 PLAYBOOKS = Path(__file__).parent / "playbooks"
+# The tag the role puts on the bucket it creates.
+MARKER = {"managed-by": "mlops.mlflow"}
 
 
 def _netloc(url):
@@ -116,6 +119,7 @@ def test_role_creates_everything_from_nothing_then_is_unchanged(storage, s3, adm
           "s3:PutObject")),
     ]
     assert stat.S_IMODE(storage.secret_file.stat().st_mode) == 0o600
+    assert dict(s3.get_bucket_tags(storage.bucket)) == MARKER
     secret = storage.secret
 
     second = storage.converge()
@@ -231,5 +235,46 @@ def test_teardown_keeps_the_bucket_unless_asked(storage, s3, admin):
     assert not storage.secret_file.exists()
 
     deleted = storage.teardown(storage_delete_bucket=True)
+    assert deleted.returncode == 0, deleted.output
+    assert not s3.bucket_exists(storage.bucket)
+
+
+def test_a_bucket_the_collection_did_not_create_is_adopted_only_on_request(storage, s3, admin):
+    s3.make_bucket(storage.bucket)
+    tags = Tags.new_bucket_tags()
+    tags["team"] = "research"
+    s3.set_bucket_tags(storage.bucket, tags)
+
+    refused = storage.converge()
+    assert refused.returncode != 0
+    message = " ".join(refused.output.split())
+    assert ("Bucket %s on http://127.0.0.1:9000 exists without the tag managed-by=mlops.mlflow, so this collection "
+            "did not create it. Set storage_adopt_existing=true" % storage.bucket) in message
+    assert dict(s3.get_bucket_tags(storage.bucket)) == {"team": "research"}
+    assert s3.get_bucket_versioning(storage.bucket).status != "Enabled"
+    assert not _admin_object_exists(lambda: admin.policy_info(storage.policy))
+    assert not storage.secret_file.exists(), "a refused run writes no secret key"
+
+    adopted = storage.converge(storage_adopt_existing=True)
+    assert adopted.returncode == 0, adopted.output
+    # storage_bucket_tags ({}) are the bucket's tags, exactly, besides the marker.
+    assert dict(s3.get_bucket_tags(storage.bucket)) == MARKER
+    assert s3.get_bucket_versioning(storage.bucket).status == "Enabled"
+    again = storage.converge()
+    assert again.returncode == 0, again.output
+    assert again.recap()["changed"] == 0
+
+
+def test_teardown_deletes_a_bucket_the_collection_did_not_create_only_on_request(storage, s3, admin):
+    assert storage.converge().returncode == 0
+    s3.delete_bucket_tags(storage.bucket)  # as if someone else's bucket had been named in storage_bucket
+
+    refused = storage.teardown(storage_delete_bucket=True)
+    assert refused.returncode != 0
+    assert "Set storage_adopt_existing=true" in " ".join(refused.output.split())
+    assert s3.bucket_exists(storage.bucket)
+    assert _admin_object_exists(lambda: admin.user_info(storage.user)), "a refused teardown deletes nothing"
+
+    deleted = storage.teardown(storage_delete_bucket=True, storage_adopt_existing=True)
     assert deleted.returncode == 0, deleted.output
     assert not s3.bucket_exists(storage.bucket)

@@ -12,6 +12,7 @@ from ansible_collections.mlops.mlflow.plugins.module_utils._minio import (
     policy_error,
     without_anonymous_statements,
 )
+from ansible_collections.mlops.mlflow.plugins.modules.minio_bucket import wanted_tags
 from ansible_collections.mlops.mlflow.plugins.modules.minio_user import parse_user_info
 
 pytestmark = pytest.mark.unit
@@ -183,3 +184,24 @@ def test_policy_error_accepts_a_statement_or_a_list_of_them(statement):
 )
 def test_policy_error_names_the_statement_and_what_is_wrong(statement, reason):
     assert policy_error({"Version": "2012-10-17", "Statement": statement}).startswith(reason)
+
+
+@pytest.mark.parametrize(
+    ("tags", "current", "managed_by", "wanted"),
+    [
+        (None, {"team": "ml"}, None, None),
+        ({"app": 1}, {"team": "ml"}, None, {"app": "1"}),
+        ({"app": "mlflow"}, {"team": "ml"}, "mlops.mlflow", {"app": "mlflow", "managed-by": "mlops.mlflow"}),
+        # tags not managed: the bucket's own tags stay, the marker joins them.
+        (None, {"team": "ml"}, "mlops.mlflow", {"team": "ml", "managed-by": "mlops.mlflow"}),
+        (None, {"managed-by": "someone-else"}, "mlops.mlflow", {"managed-by": "mlops.mlflow"}),
+        ({"managed-by": "mlops.mlflow"}, {}, "mlops.mlflow", {"managed-by": "mlops.mlflow"}),
+    ],
+)
+def test_wanted_tags(tags, current, managed_by, wanted):
+    assert wanted_tags(tags, current, managed_by) == wanted
+
+
+def test_wanted_tags_refuses_a_managed_by_tag_that_contradicts_managed_by():
+    with pytest.raises(ValueError, match="tags sets managed-by=me while managed_by is mlops.mlflow"):
+        wanted_tags({"managed-by": "me"}, {}, "mlops.mlflow")
