@@ -120,7 +120,6 @@ def test_a_supervisord_restart_starts_postgresql_first_mlflow_last_and_mlflow_co
     assert set(spawned) == {"postgresql", "keycloak", "minio", "mlflow"}
 
 
-
 def test_the_server_runs_as_its_own_user_which_alone_reads_its_environment_file(local_stack):
     account = pwd.getpwnam(SERVER_USER)
     assert account.pw_uid < 1000 and account.pw_shell == "/usr/sbin/nologin"
