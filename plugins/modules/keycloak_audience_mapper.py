@@ -21,22 +21,9 @@ author:
   - mlops.mlflow maintainers (@mlops-mlflow)
 extends_documentation_fragment:
   - mlops.mlflow.keycloak
+  - mlops.mlflow.keycloak_mapper
   - mlops.mlflow.attributes
 options:
-  name:
-    description: Name of the mapper, unique on its client scope or client.
-    type: str
-    required: true
-  client_scope:
-    description:
-      - Name of the client scope that holds the mapper.
-      - Exactly one of O(client_scope) and O(client_id) is required.
-    type: str
-  client_id:
-    description:
-      - C(clientId) of the client that holds the mapper.
-      - Exactly one of O(client_scope) and O(client_id) is required.
-    type: str
   audience:
     description: C(clientId) of the client that the tokens are meant for, put into their C(aud) claim.
     type: str
@@ -49,11 +36,6 @@ options:
     description: Add the audience to the ID token (whose C(aud) is already the client it was issued to).
     type: bool
     default: false
-  state:
-    description: Whether the mapper should exist.
-    type: str
-    choices: [present, absent]
-    default: present
 """
 
 EXAMPLES = r"""

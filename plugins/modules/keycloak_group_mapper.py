@@ -19,22 +19,9 @@ author:
   - mlops.mlflow maintainers (@mlops-mlflow)
 extends_documentation_fragment:
   - mlops.mlflow.keycloak
+  - mlops.mlflow.keycloak_mapper
   - mlops.mlflow.attributes
 options:
-  name:
-    description: Name of the mapper, unique on its client scope or client.
-    type: str
-    required: true
-  client_scope:
-    description:
-      - Name of the client scope that holds the mapper.
-      - Exactly one of O(client_scope) and O(client_id) is required.
-    type: str
-  client_id:
-    description:
-      - C(clientId) of the client that holds the mapper.
-      - Exactly one of O(client_scope) and O(client_id) is required.
-    type: str
   claim_name:
     description: Name of the claim that carries the groups.
     type: str
@@ -55,11 +42,6 @@ options:
     description: Add the claim to the userinfo answer.
     type: bool
     default: true
-  state:
-    description: Whether the mapper should exist.
-    type: str
-    choices: [present, absent]
-    default: present
 """
 
 EXAMPLES = r"""

@@ -15,9 +15,9 @@ MLFLOW_URL = "http://127.0.0.1:5000"
 REALM = "mlflow"
 
 
-def http_status(url: str) -> int:
+def http_status(url: str, headers: dict | None = None) -> int:
     try:
-        with urllib.request.urlopen(url, timeout=30) as answer:
+        with urllib.request.urlopen(urllib.request.Request(url, headers=headers or {}), timeout=30) as answer:
             return answer.status
     except urllib.error.HTTPError as error:
         return error.code

@@ -10,20 +10,18 @@ import os
 import re
 import shutil
 import subprocess
-import urllib.error
-import urllib.request
 import uuid
 from pathlib import Path
 
 import pytest
 from playwright.sync_api import Page, sync_playwright
 
-from tests.ansible_runner import REPO_ROOT, run_playbook
+from tests.ansible_runner import REPO_ROOT
 from tests.conftest import STATE_DIR
+from tests.e2e.conftest import MLFLOW_URL, http_status
 
 pytestmark = pytest.mark.e2e
 
-MLFLOW_URL = "http://127.0.0.1:5000"
 USER = "demo-user"
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -40,16 +38,6 @@ SCREENSHOTS = REPO_ROOT / "tests" / "output" / "e2e"
 TIMEOUT_MS = 60_000
 
 
-def http_status(url: str, headers: dict | None = None) -> int:
-    try:
-        with urllib.request.urlopen(urllib.request.Request(url, headers=headers or {}), timeout=30) as answer:
-            return answer.status
-    except urllib.error.HTTPError as error:
-        return error.code
-    except OSError:
-        return 0
-
-
 @pytest.fixture(scope="module")
 def chromium() -> Path:
     """Debian's Chromium, installed with apt when missing; the test is skipped only if that fails."""
@@ -59,16 +47,6 @@ def chromium() -> Path:
     if not CHROMIUM.exists():
         pytest.skip(f"{CHROMIUM} is missing and `apt-get install -y chromium` could not install it")
     return CHROMIUM
-
-
-@pytest.fixture(scope="module")
-def mlflow_ready() -> str:
-    """The deployed MLflow; site.yml converges it first when it does not answer."""
-    if http_status(f"{MLFLOW_URL}/health/ready") != 200:
-        result = run_playbook("playbooks/site.yml")
-        assert result.returncode == 0, result.output[-6000:]
-    assert http_status(f"{MLFLOW_URL}/health/ready") == 200
-    return MLFLOW_URL
 
 
 def log_in_through_keycloak(page: Page, password: str) -> None:
@@ -100,7 +78,7 @@ def delete_access_key(page: Page, name: str) -> None:
             assert page.request.delete(f"{MLFLOW_URL}/api/2.0/mlflow/users/current/tokens/{token['id']}").ok
 
 
-def test_browser_logs_in_through_keycloak_and_creates_an_access_key(chromium, mlflow_ready):
+def test_browser_logs_in_through_keycloak_and_creates_an_access_key(chromium, deployed_mlflow):
     password = (STATE_DIR / "secrets" / f"keycloak_user_{USER}_password").read_text(encoding="utf-8").strip()
     key_name = f"browser-{uuid.uuid4().hex[:10]}"
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
