@@ -99,6 +99,7 @@ class Login:
         self.username = username
         self.password = password
         self.session = requests.Session()
+        self.account = None
         self.token = None
         self.token_id = None
 
@@ -121,6 +122,11 @@ class Login:
         )
         if urlsplit(landed.url).path != "/oidc/ui/user":
             raise RuntimeError(f"login of {self.username} ended at {landed.url} ({landed.status_code})")
+        # The MLflow account the login is bound to: the user name, or the e-mail of an account made before
+        # OIDC_USERNAME_FIELD was preferred_username (the plugin binds accounts to the token's subject).
+        status = self.session.get(f"{self.base_url}/auth/status", timeout=HTTP_TIMEOUT)
+        status.raise_for_status()
+        self.account = status.json()["username"]
         # A named token of its own: PATCH /users/access-token would replace the user's default token.
         expiration = datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(hours=2)
         created = self.session.post(
@@ -142,8 +148,7 @@ class Login:
 
     @property
     def basic_auth(self):
-        # MLflow's user name is the Keycloak user name (OIDC_USERNAME_FIELD=preferred_username).
-        return (self.username, self.token)
+        return (self.account, self.token)
 
 
 def demo_login(base_url=DEPLOYED_URL):

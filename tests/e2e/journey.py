@@ -107,6 +107,7 @@ class Journey:
         self.url = args.mlflow_url.rstrip("/")
         self.name = unique_name("journey")
         self.second_password = read_secret(args.second_password_file)
+        self.user_account = ""
         self.client = MlflowClient(tracking_uri=self.url)
         self.keys: list[tuple[WebLogin, int]] = []
         self.experiments: list[str] = []
@@ -189,7 +190,8 @@ class Journey:
         user = self.login(self.args.user)
         check(user.landing_path == "/oidc/ui/user", f"{self.args.user} landed on {user.landing_url}")
         status = user.status()
-        check(status.get("authenticated") and status.get("username") == self.args.user, f"/auth/status: {status}")
+        check(bool(status.get("authenticated")), f"/auth/status: {status}")
+        self.user_account = status["username"]
         if self.url.startswith("https://"):
             cookies = user.mlflow_cookies()
             check(bool(cookies) and all(cookie.secure for cookie in cookies),
@@ -199,16 +201,16 @@ class Journey:
         user_key = self.named_key(user)
         log(f"{self.args.user} logs in through Keycloak's form and creates an access key")
 
-        admin_key = self.named_key(self.login(self.args.admin))
-        self.admin_api = Api(self.url, basic=(self.args.admin, admin_key))
+        admin = self.login(self.args.admin)
+        self.admin_api = Api(self.url, basic=(admin.account, self.named_key(admin)))
 
         content = f"artifact of {self.name}"
-        with mlflow_credentials(MLFLOW_TRACKING_USERNAME=self.args.user, MLFLOW_TRACKING_PASSWORD=user_key):
+        with mlflow_credentials(MLFLOW_TRACKING_USERNAME=self.user_account, MLFLOW_TRACKING_PASSWORD=user_key):
             tracked = track_a_run(self.client, self.name, content)
         self.experiments.append(tracked["experiment_id"])
         self.model = self.name
         log(f"{self.args.user} tracks a run with HTTP Basic: experiment, params, metrics, artifact, model version")
-        self.user_api = Api(self.url, basic=(self.args.user, user_key))
+        self.user_api = Api(self.url, basic=(self.user_account, user_key))
         return self.user_api, {**tracked, "content": content}
 
     def jwt_is_refused_before_first_login(self) -> None:
@@ -218,6 +220,8 @@ class Journey:
     def second_user_needs_a_grant(self, owner_api: Api, experiment_query: dict) -> None:
         second = self.login(self.args.second_user, self.second_password)
         check(second.landing_path == "/oidc/ui/user", f"{self.args.second_user} landed on {second.landing_url}")
+        # A new account: keyed by the Keycloak user name, which users cannot change (not by their e-mail address).
+        check(second.account == self.args.second_user, f"{self.args.second_user}'s account is {second.account}")
         second_api = Api(self.url, basic=(self.args.second_user, second.create_default_key()))
         self.second_api = second_api
         second_api.expect(403, "GET", "experiments/get", params=experiment_query)
@@ -284,7 +288,7 @@ class Journey:
         for pod in (first, second):
             answer = requests.get(f"{pod}/auth/status", headers={"Cookie": self.user_login.cookie_header()},
                                   timeout=TIMEOUT)
-            check(answer.status_code == 200 and answer.json().get("username") == self.args.user,
+            check(answer.status_code == 200 and answer.json().get("username") == self.user_account,
                   f"{pod} does not know the session made through {self.url}: HTTP {answer.status_code}")
         log(f"a session made through {self.url} is accepted by both pods, {first} and {second}")
 

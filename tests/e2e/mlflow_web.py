@@ -97,6 +97,14 @@ class WebLogin:
         answer.raise_for_status()
         return answer.json()
 
+    @property
+    def account(self) -> str:
+        """The MLflow account this login is bound to: the user name for an account made since OIDC_USERNAME_FIELD is
+        preferred_username; an older account keeps its e-mail key (the plugin binds accounts to the token's subject)."""
+        status = self.status()
+        check(bool(status.get("authenticated")), f"{self.username} holds no session: {status}")
+        return status["username"]
+
     def create_named_key(self, name: str, lifetime: timedelta = timedelta(hours=1)) -> dict:
         """An access key of its own ({"id", "token", ...}): the user's default key, which others may use, stays."""
         expiration = (datetime.now(timezone.utc) + lifetime).isoformat()

@@ -79,7 +79,7 @@ def main() -> None:
 
     user = WebLogin(url, args.user, read_secret(f"{args.secrets_dir}/keycloak_user_{args.user}_password"))
     key = user.create_named_key(unique_name("rollout"))
-    api = Api(url, basic=(args.user, key["token"]))
+    api = Api(url, basic=(user.account, key["token"]))
     experiment = api.expect(200, "POST", "experiments/create", {"name": unique_name("rollout")})["experiment_id"]
 
     def session_probe() -> str:

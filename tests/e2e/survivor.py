@@ -39,7 +39,7 @@ def record(args: argparse.Namespace, client: MlflowClient) -> dict:
     key = user.create_named_key(name, lifetime=timedelta(hours=3))
     state = {
         "name": name,
-        "username": args.user,
+        "username": user.account,
         "key": key["token"],
         "content": f"artifact of {name}",
         # Backups taken from now on (directories named by UTC time) are this scenario's.
