@@ -116,7 +116,8 @@ def test_release_values_validate_against_the_chart_schema(deployed, kube_cluster
     assert "groups" in values["oidcAuth"]["scope"].split()
     assert values["oidcAuth"]["groupName"] == ["/mlflow-admins", "/mlflow-users"]
     assert values["oidcAuth"]["adminGroupName"] == ["/mlflow-admins"]
-    assert values["oidcAuth"]["audience"] == "mlflow"
+    # Tokens must be issued to the cluster's own Keycloak client (the test inventory's identity_client_id).
+    assert values["oidcAuth"]["audience"] == "mlflow-kubernetes"
     assert values["extraEnvVars"]["OIDC_USERNAME_FIELD"] == "preferred_username"
     assert values["oidcAuth"]["existingSecret"]["name"] == "mlflow-oidc"
     assert values["backendStore"]["existingDatabaseSecret"]["name"] == "mlflow-database"
