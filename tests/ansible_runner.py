@@ -50,9 +50,12 @@ def _run(command: list[str], timeout: int, **extra_env: str) -> AnsibleResult:
     return AnsibleResult(completed.returncode, completed.stdout)
 
 
-def run_playbook(playbook: str | Path, *args: str, inventory: Path = LOCAL_INVENTORY, timeout: int = 1800) -> AnsibleResult:
-    """Run a playbook (path relative to the repo root or absolute) and return its result."""
-    return _run([str(BIN_DIR / "ansible-playbook"), "-i", str(inventory), str(playbook), *args], timeout)
+def run_playbook(
+    playbook: str | Path, *args: str, inventory: Path = LOCAL_INVENTORY, timeout: int = 1800, **extra_env: str
+) -> AnsibleResult:
+    """Run a playbook (path relative to the repo root or absolute) and return its result; extra_env is added to the
+    environment."""
+    return _run([str(BIN_DIR / "ansible-playbook"), "-i", str(inventory), str(playbook), *args], timeout, **extra_env)
 
 
 def run_module(module: str, module_args: str, *args: str, timeout: int = 600) -> AnsibleResult:

@@ -34,6 +34,8 @@ CHART = Path(
     )
 )
 RENDER = "tests/integration/playbooks/chart_render.yml"
+# The chart role alone, with a stand-in configuration: for the checks that fail before it is read.
+CHART_ALONE = "tests/integration/playbooks/chart_errors.yml"
 NAMESPACE = "mlflow"
 WORKERS = 3
 # Inputs of the mlflow role, and the argv MLflow must hand to uvicorn for them (log level first).
@@ -135,11 +137,24 @@ def helm() -> Path:
 def render_settings(helm: Path, directory: Path, release: str, service_monitor: bool, **more) -> dict:
     return {
         "chart_release_name": release, "chart_namespace": NAMESPACE, "chart_render_dir": str(directory),
+        # Render mode reads no kubeconfig: this one does not exist, nor does the one of KUBECONFIG (run_render).
+        "chart_kubeconfig": str(directory / "no-kubeconfig"),
         "chart_render_service_monitor": service_monitor, "chart_ref": str(CHART),
         "chart_helm_binary": str(helm), "chart_secret_backend": "external-secrets",
         "mlflow_workers": WORKERS, "mlflow_log_level": "WARNING", "mlflow_uvicorn_options": UVICORN_OPTIONS,
         **more,
     }
+
+
+def run_render(settings: dict):
+    """The render playbook with no kubeconfig anywhere, so nothing could reach a cluster."""
+    return run_playbook(RENDER, "-e", json.dumps(settings), timeout=600, KUBECONFIG=settings["chart_kubeconfig"])
+
+
+def failure_message(output: str) -> str:
+    """The msg of the task that failed, from the yaml callback's result after `FAILED! =>`."""
+    result = output.split("FAILED! =>", 1)[1].split("\n\n", 1)[0]
+    return yaml.safe_load(result)["msg"]
 
 
 @pytest.fixture(scope="module")
@@ -154,7 +169,7 @@ def render(helm: Path, tmp_path_factory):
             shared_cache = {"mlflow_cache_redis_url": REDIS_URL} if replicas > 1 else {}
             settings = render_settings(helm, directory, release, service_monitor, chart_replicas=replicas,
                                        **shared_cache)
-            result = run_playbook(RENDER, "-e", json.dumps(settings), timeout=600)
+            result = run_render(settings)
             assert result.returncode == 0, result.output[-4000:]
             values_file = directory / "values.yaml"
             external = yaml.safe_load_all((directory / "external-secrets.yaml").read_text())
@@ -284,9 +299,40 @@ def test_replicas_share_the_permission_cache_through_a_secret(render):
     assert budget["spec"]["selector"]["matchLabels"].items() <= rendered.pod_labels.items()
 
 
+def test_render_mode_needs_neither_a_kubeconfig_nor_a_cluster(render):
+    # Every render of this module runs with chart_kubeconfig and KUBECONFIG naming a file that does not exist.
+    rendered = render("tracking", False)
+    assert rendered.kind("Deployment") and rendered.values["replicaCount"] == 1
+
+
+@pytest.mark.parametrize(
+    ("settings", "message"),
+    [
+        ({"chart_replicas": 0}, "chart_replicas is 0: set it to 1 or more."),
+        (
+            {"chart_replicas": 2, "chart_migrate_schema": False},
+            "chart_replicas is 2 but chart_migrate_schema is false: each new pod would migrate the database schema at "
+            "its start, and several at once would race. Set chart_migrate_schema to true, or keep chart_replicas at 1.",
+        ),
+        # Install mode reads the kubeconfig: one that does not exist is refused before any cluster is asked.
+        (
+            {"chart_mode": "install", "chart_kubeconfig": "/nonexistent/kubeconfig"},
+            "chart_kubeconfig (/nonexistent/kubeconfig) is not a file: set it to the kubeconfig of the cluster, or "
+            "leave it empty for the Kubernetes client's default (KUBECONFIG or ~/.kube/config).",
+        ),
+    ],
+    ids=["no-replica", "replicas-without-migration-job", "install-without-kubeconfig"],
+)
+def test_a_bad_input_is_refused_naming_only_its_own_condition(settings, message):
+    result = run_playbook(CHART_ALONE, "-e", json.dumps({"chart_mode": "render", **settings}), timeout=120)
+    assert result.returncode != 0
+    assert failure_message(result.output) == message, result.output[-3000:]
+    assert "Traceback" not in result.output
+
+
 def test_several_replicas_without_the_shared_cache_are_refused(helm, tmp_path):
     settings = render_settings(helm, tmp_path, "tracking", False, chart_replicas=2)
-    result = run_playbook(RENDER, "-e", json.dumps(settings), timeout=600)
+    result = run_render(settings)
     assert result.returncode != 0
     assert "chart_replicas is 2, but mlflow_cache_redis_url (role mlops.mlflow.mlflow) is empty" in result.output
     assert not (tmp_path / "values.yaml").exists()
