@@ -1,9 +1,11 @@
-"""Session fixtures: the real local stack, brought up by the same playbook the local inventory uses."""
+"""Session fixtures: the real local stack, brought up by the same playbook the local inventory uses, and MLflow."""
 
 from __future__ import annotations
 
 import json
 import os
+import urllib.error
+import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -14,6 +16,17 @@ from tests.ansible_runner import run_playbook
 STATE_DIR = Path(
     os.environ.get("MLOPS_MLFLOW_STATE_DIR", Path.home() / ".local" / "state" / "mlops-mlflow")
 )
+MLFLOW_URL = "http://127.0.0.1:5000"
+
+
+def http_status(url: str, headers: dict | None = None) -> int:
+    try:
+        with urllib.request.urlopen(urllib.request.Request(url, headers=headers or {}), timeout=30) as answer:
+            return answer.status
+    except urllib.error.HTTPError as error:
+        return error.code
+    except OSError:
+        return 0
 
 
 @dataclass(frozen=True)
@@ -65,3 +78,13 @@ def keycloak_admin(local_stack) -> ServiceLogin:
 def minio_admin(local_stack) -> ServiceLogin:
     mn = local_stack["minio"]
     return ServiceLogin(url=mn["url"], user=mn["root_user"], password=_secret(mn["root_password_file"]))
+
+
+@pytest.fixture(scope="module")
+def deployed_mlflow(local_stack) -> str:
+    """The deployed MLflow of the embedded default; site.yml converges it first when it does not answer."""
+    if http_status(f"{MLFLOW_URL}/health/ready") != 200:
+        result = run_playbook("playbooks/site.yml")
+        assert result.returncode == 0, result.output[-6000:]
+    assert http_status(f"{MLFLOW_URL}/health/ready") == 200
+    return MLFLOW_URL

@@ -1,38 +1,14 @@
-"""What the e2e tests of the deployed embedded default share: the deployment, and throwaway Keycloak users."""
+"""What the e2e tests of the deployed embedded default share: throwaway Keycloak users and MLflow accounts."""
 
 from __future__ import annotations
 
 import secrets
-import urllib.error
-import urllib.request
 
 import pytest
 
-from tests.ansible_runner import run_playbook
 from tests.integration.identity_rest import KeycloakRest, unique_name
 
-MLFLOW_URL = "http://127.0.0.1:5000"
 REALM = "mlflow"
-
-
-def http_status(url: str, headers: dict | None = None) -> int:
-    try:
-        with urllib.request.urlopen(urllib.request.Request(url, headers=headers or {}), timeout=30) as answer:
-            return answer.status
-    except urllib.error.HTTPError as error:
-        return error.code
-    except OSError:
-        return 0
-
-
-@pytest.fixture(scope="module")
-def deployed_mlflow() -> str:
-    """The deployed MLflow of the embedded default; site.yml converges it first when it does not answer."""
-    if http_status(f"{MLFLOW_URL}/health/ready") != 200:
-        result = run_playbook("playbooks/site.yml")
-        assert result.returncode == 0, result.output[-6000:]
-    assert http_status(f"{MLFLOW_URL}/health/ready") == 200
-    return MLFLOW_URL
 
 
 @pytest.fixture(scope="module")

@@ -18,7 +18,7 @@ from playwright.sync_api import Page, sync_playwright
 
 from tests.ansible_runner import REPO_ROOT
 from tests.conftest import STATE_DIR
-from tests.e2e.conftest import MLFLOW_URL, http_status
+from tests.conftest import MLFLOW_URL, http_status
 
 pytestmark = pytest.mark.e2e
 
