@@ -302,7 +302,7 @@ def test_a_pod_that_never_becomes_ready_fails_the_play_with_its_state_and_logs(l
     """uvicorn refuses an unknown option: the pod crash-loops, the role says why, then uninstalls the release."""
     namespace = f"mlflow-{uuid.uuid4().hex[:8]}"
     try:
-        result = deploy(namespace, "-e", "mlflow_uvicorn_options=--no-such-uvicorn-option", "-e", "chart_timeout=90s")
+        result = deploy(namespace, "-e", "mlflow_uvicorn_options=--no-such-uvicorn-option", "-e", "chart_timeout=60s")
         assert result.returncode != 0
         output = result.output
         assert f"Helm could not install or upgrade the release mlflow in namespace {namespace}" in output, output[-4000:]
