@@ -6,7 +6,7 @@ export PATH := $(CURDIR)/.venv/bin:$(PATH)
 # teardown drops the databases and converges site.yml again at its end: it stays last.
 MOLECULE_SCENARIOS := local_services local kubernetes teardown
 
-.PHONY: setup deploy test lint sanity pytest molecule lock bench
+.PHONY: setup deploy test lint sanity unit pytest molecule lock bench
 
 setup:
 	scripts/setup.sh
@@ -24,8 +24,13 @@ lint: setup
 sanity: setup
 	scripts/sanity.sh
 
+# The pure-logic tests alone: no server, about two seconds.
+unit: setup
+	python -m pytest tests/unit
+
+# The slowest tests are listed at the end: the CI budget is watched by them.
 pytest: setup
-	python -m pytest
+	python -m pytest --durations=25
 
 molecule: setup
 	for scenario in $(MOLECULE_SCENARIOS); do molecule test -s $$scenario || exit 1; done
