@@ -163,11 +163,11 @@ def start_targets(arguments, deployed_environment, login, work_dir, exits):
     bucket = urlsplit(deployed_environment["MLFLOW_ARTIFACTS_DESTINATION"]).netloc
     targets = [Target("deployed", f"deployed (auth, {workers} workers)", stack.DEPLOYED_URL, login.basic_auth)]
 
-    database = exits.enter_context(stack.ScratchDatabase(deployed_environment["MLFLOW_BACKEND_STORE_URI"],
-                                                         stack.load_endpoints()))
+    database = exits.enter_context(stack.ScratchDatabase(deployed_environment["PGUSER"], stack.load_endpoints()))
     bare_environment = dict(
         base_environment,
         **NO_JOB_RUNNER,
+        **{name: deployed_environment[name] for name in ("PGHOST", "PGPORT", "PGUSER", "PGPASSWORD")},
         AWS_ACCESS_KEY_ID=deployed_environment["AWS_ACCESS_KEY_ID"],
         AWS_SECRET_ACCESS_KEY=deployed_environment["AWS_SECRET_ACCESS_KEY"],
         MLFLOW_S3_ENDPOINT_URL=deployed_environment["MLFLOW_S3_ENDPOINT_URL"],

@@ -15,7 +15,7 @@ import subprocess
 import time
 import uuid
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 import psycopg2
 import requests
@@ -158,10 +158,9 @@ def demo_login(base_url=DEPLOYED_URL):
 class ScratchDatabase:
     """A fresh PostgreSQL database owned by the tracking database's owner, dropped on exit."""
 
-    def __init__(self, tracking_uri, endpoints):
-        self.tracking_uri = tracking_uri
+    def __init__(self, owner, endpoints):
         self.name = f"mlflow_bench_{uuid.uuid4().hex[:10]}"
-        self.owner = urlsplit(tracking_uri).username
+        self.owner = owner
         postgresql = endpoints["postgresql"]
         self.admin = {
             "host": postgresql["host"],
@@ -174,8 +173,8 @@ class ScratchDatabase:
 
     @property
     def uri(self):
-        parts = urlsplit(self.tracking_uri)
-        return urlunsplit(parts._replace(path=f"/{self.name}"))
+        """Its URI for MLflow; libpq takes the server and the login from PG*, as for the deployed server."""
+        return f"postgresql+psycopg2:///{self.name}"
 
     def _execute(self, statement):
         connection = psycopg2.connect(**self.admin)

@@ -42,8 +42,11 @@ def test_the_local_run_ends_naming_the_demo_users_groups_and_the_name_scripts_us
     facts = {
         "mlflow_server_config": {
             "public_url": "http://127.0.0.1:5000",
-            "oidc": {"provider_display_name": "Keycloak", "allowed_groups": ["/mlflow-admins", "/mlflow-users"],
-                     "admin_groups": ["/mlflow-admins"]},
+            "settings": [
+                {"name": "OIDC_PROVIDER_DISPLAY_NAME", "value": "Keycloak", "secret": False},
+                {"name": "OIDC_GROUP_NAME", "value": "/mlflow-admins,/mlflow-users", "secret": False},
+                {"name": "OIDC_ADMIN_GROUP_NAME", "value": "/mlflow-admins", "secret": False},
+            ],
         },
         "identity_admin_group": "mlflow-admins",
         "identity_user_group": "mlflow-users",

@@ -8,6 +8,7 @@ from collections.abc import Iterator
 import pytest
 from kubernetes import client, config
 
+from tests.integration.kubernetes.chart_render import helm, render  # noqa: F401 (fixtures of the render tests)
 from tests.kube import build, control_plane
 from tests.kube.control_plane import KubeCluster
 

@@ -35,12 +35,11 @@ SCHEMA = Path(
     )
 )
 EXPECTED_SECRETS = {
-    "mlflow-database": {"DATABASE_USERNAME", "DATABASE_PASSWORD"},
-    "mlflow-s3": {"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"},
-    "mlflow-oidc": {"OIDC_CLIENT_SECRET"},
+    # The secret settings of the contract, the login the chart reads with its password, and the plugin's key. The
+    # test inventory runs two replicas, which share the permission cache in the harness's Redis (CACHE_REDIS_URL).
+    "mlflow-settings": {"PGUSER", "PGPASSWORD", "AWS_SECRET_ACCESS_KEY", "OIDC_CLIENT_SECRET", "CACHE_REDIS_URL",
+                        "SECRET_KEY"},
     "mlflow-flask-server-secret-key": {"MLFLOW_FLASK_SERVER_SECRET_KEY"},
-    # The test inventory runs two replicas, which share the permission cache in the harness's Redis.
-    "mlflow-cache": {"CACHE_REDIS_URL"},
 }
 
 
@@ -98,9 +97,9 @@ def helm_values(kube_cluster, namespace: str) -> dict:
 def test_secrets_hold_the_expected_keys(deployed):
     _namespace, _result, secrets = deployed
     assert {name: set(data) for name, data in secrets.items()} == EXPECTED_SECRETS
-    assert secrets["mlflow-database"]["DATABASE_USERNAME"] == "mlflow"
-    assert secrets["mlflow-s3"]["AWS_ACCESS_KEY_ID"] == "mlflow"
-    assert len(secrets["mlflow-flask-server-secret-key"]["MLFLOW_FLASK_SERVER_SECRET_KEY"]) == 64
+    assert secrets["mlflow-settings"]["PGUSER"] == "mlflow"
+    key = secrets["mlflow-flask-server-secret-key"]["MLFLOW_FLASK_SERVER_SECRET_KEY"]
+    assert len(key) == 64 and secrets["mlflow-settings"]["SECRET_KEY"] == key
 
 
 def test_release_values_validate_against_the_chart_schema(deployed, kube_cluster):
@@ -111,28 +110,29 @@ def test_release_values_validate_against_the_chart_schema(deployed, kube_cluster
     assert "flaskServerSecretKey" not in values
     key = secrets["mlflow-flask-server-secret-key"]["MLFLOW_FLASK_SERVER_SECRET_KEY"]
     assert key not in json.dumps(values)
-    assert values["oidcAuth"]["enabled"] is True
-    assert values["oidcAuth"]["redirectUri"] == "https://mlflow.kubernetes.test/callback"
-    assert "groups" in values["oidcAuth"]["scope"].split()
-    assert values["oidcAuth"]["groupName"] == ["/mlflow-admins", "/mlflow-users"]
-    assert values["oidcAuth"]["adminGroupName"] == ["/mlflow-admins"]
+    environment = values["extraEnvVars"]
+    assert values["extraArgs"] == {"appName": "oidc-auth"} and "oidcAuth" not in values
+    assert environment["OIDC_REDIRECT_URI"] == "https://mlflow.kubernetes.test/callback"
+    assert "groups" in environment["OIDC_SCOPE"].split()
+    assert environment["OIDC_GROUP_NAME"] == "/mlflow-admins,/mlflow-users"
+    assert environment["OIDC_ADMIN_GROUP_NAME"] == "/mlflow-admins"
     # Tokens must be issued to the cluster's own Keycloak client (the test inventory's identity_client_id).
-    assert values["oidcAuth"]["audience"] == "mlflow-kubernetes"
-    assert values["extraEnvVars"]["OIDC_USERNAME_FIELD"] == "preferred_username"
-    assert values["oidcAuth"]["existingSecret"]["name"] == "mlflow-oidc"
-    assert values["backendStore"]["existingDatabaseSecret"]["name"] == "mlflow-database"
-    assert values["artifactRoot"]["s3"]["existingSecret"]["name"] == "mlflow-s3"
+    assert environment["OIDC_AUDIENCE"] == "mlflow-kubernetes"
+    assert environment["OIDC_USERNAME_FIELD"] == "preferred_username"
+    assert values["extraSecretNamesForEnvFrom"] == ["mlflow-settings"]
+    assert values["backendStore"]["existingDatabaseSecret"]["name"] == "mlflow-settings"
     assert values["artifactRoot"]["proxiedArtifactStorage"] is True
+    assert values["artifactRoot"]["defaultArtifactsDestination"] == environment["MLFLOW_ARTIFACTS_DESTINATION"]
     # The pod reaches MinIO through the harness's relay on the node's address.
-    assert values["extraEnvVars"]["MLFLOW_S3_ENDPOINT_URL"].startswith("http://10.88.0.1:")
-    assert values["serverAllowedHosts"] == [
+    assert environment["MLFLOW_S3_ENDPOINT_URL"].startswith("http://10.88.0.1:")
+    assert environment["MLFLOW_SERVER_ALLOWED_HOSTS"].split(",") == [
         "mlflow.kubernetes.test", "mlflow", f"mlflow.{namespace}", f"mlflow.{namespace}.svc",
         f"mlflow.{namespace}.svc.cluster.local", "10.88.0.*[0-9]:5000",
     ]
-    assert values["replicaCount"] == 2 and values["extraEnvVars"]["CACHE_BACKEND"] == "redis"
-    assert "extraArgs" not in values and values["log"]["enabled"] is False
-    assert int(values["extraEnvVars"]["MLFLOW_WORKERS"]) > 1
-    assert values["extraEnvVars"]["MLFLOW_EXPOSE_PROMETHEUS"]
+    assert values["replicaCount"] == 2 and environment["CACHE_BACKEND"] == "redis"
+    assert values["log"]["enabled"] is False
+    assert int(environment["MLFLOW_WORKERS"]) > 1
+    assert environment["MLFLOW_EXPOSE_PROMETHEUS"]
     assert values["ingress"]["className"] == "traefik"
     assert values["ingress"]["tls"][0]["hosts"] == ["mlflow.kubernetes.test"]
 
