@@ -8,7 +8,8 @@ from collections.abc import Iterator
 import pytest
 from kubernetes import client, config
 
-from tests.integration.kubernetes.chart_render import helm, render  # noqa: F401 (fixtures of the render tests)
+# Fixtures of the render tests, shared with the contract test.
+from tests.integration.kubernetes.chart_render import helm, render  # noqa: F401 pylint: disable=unused-import
 from tests.kube import build, control_plane
 from tests.kube.control_plane import KubeCluster
 
