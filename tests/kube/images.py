@@ -81,11 +81,14 @@ class Podman:
     def storage_args(self) -> list[str]:
         """overlay when the kernel and file system allow it here, else vfs (slow but works everywhere)."""
         driver_file = self.directory / "storage-driver"
-        if not driver_file.exists():
+        # On a fresh machine podman is not installed yet when is_healthy() describes the components: nothing to
+        # probe then, and nothing is started with these arguments before ensure_tools() has installed it.
+        if not driver_file.exists() and shutil.which("podman"):
             probe = subprocess.run(["podman", *self.global_args, "--storage-driver", "overlay", "info"],
                                    capture_output=True, text=True, timeout=60, env=self._env(), check=False)
             driver_file.write_text("overlay" if probe.returncode == 0 else "vfs")
-        return [*self.global_args, "--storage-driver", driver_file.read_text()]
+        driver = driver_file.read_text() if driver_file.exists() else "overlay"
+        return [*self.global_args, "--storage-driver", driver]
 
     def service(self) -> Component:
         return Component(
