@@ -311,7 +311,7 @@ def test_a_wrong_admin_password_is_named(keycloak_admin, realm):
     assert result.returncode != 0
     message = result.module_result["msg"]
     assert message.startswith(
-        f"Keycloak at {url} refused the credentials of user '{keycloak_admin.user}' in realm 'master'"
+        f"Keycloak at {keycloak_admin.url} refused the credentials of user '{keycloak_admin.user}' in realm 'master'"
     )
     assert "Invalid user credentials" in message
     assert "Traceback" not in result.output
