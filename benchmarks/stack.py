@@ -14,7 +14,6 @@ import subprocess
 import time
 import uuid
 from pathlib import Path
-from urllib.parse import urlsplit
 
 import psycopg2
 import requests
