@@ -19,7 +19,6 @@ import argparse
 import base64
 import contextlib
 import datetime
-import html
 import http.client
 import json
 import math
@@ -40,6 +39,7 @@ import urllib3
 
 from benchmarks import stats
 from benchmarks.stack import STATE_DIR
+from tests.e2e.mlflow_web import WebLogin
 from tests.e2e.resolve import resolve
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -60,7 +60,6 @@ USER = "demo-user"
 HEALTH_PATH = "/health"
 API_PATH = "/api/2.0/mlflow/experiments/search?max_results=1"
 REQUEST_TIMEOUT = 10
-LOGIN_TIMEOUT = 30
 # Untimed requests before each measurement: connections, worker caches, the permission cache.
 WARMUP_REQUESTS = 5
 # A sequential latency batch stops after this many seconds, whatever its count.
@@ -331,55 +330,32 @@ def tls_parameters(endpoint):
 
 
 class AccessKey:
-    """demo-user's login through Keycloak's form on the public URL, and a named access key for HTTP Basic.
+    """demo-user's login through Keycloak's form on the public URL (WebLogin, as the e2e tests log in), and a named
+    access key for HTTP Basic.
 
     A named key of its own: the user's default key (PATCH users/access-token) may be in use elsewhere."""
 
     def __init__(self):
-        self.session = requests.Session()
-        # The environment's CA bundle would override `verify`; the name resolves nowhere else either.
-        self.session.trust_env = False
-        self.session.verify = str(CA_FILE)
+        self.login = None
         self.username = None
         self.key = None
         self.key_id = None
 
     def create(self):
+        session = requests.Session()
+        # The environment's CA bundle would override `verify`; the name resolves nowhere else either.
+        session.trust_env = False
+        session.verify = str(CA_FILE)
         password = (SECRETS_DIR / f"keycloak_user_{USER}_password").read_text(encoding="utf-8").strip()
-        form_page = self.session.get(f"{PUBLIC_URL}/login", timeout=LOGIN_TIMEOUT)
-        form_page.raise_for_status()
-        # Keycloak marks its cookies Secure even on plain http (its address here); MLflow's stay Secure.
-        for cookie in self.session.cookies:
-            if cookie.domain != PUBLIC_HOST:
-                cookie.secure = False
-        form = re.search(r'<form[^>]*\bid="kc-form-login"[^>]*>', form_page.text, re.IGNORECASE)
-        action = re.search(r'\baction="([^"]*)"', form.group(0), re.IGNORECASE) if form else None
-        if not action:
-            raise RuntimeError(f"no Keycloak login form at {form_page.url}")
-        landing = self.session.post(html.unescape(action.group(1)), data={"username": USER, "password": password},
-                                    timeout=LOGIN_TIMEOUT)
-        landing.raise_for_status()
-        status = self.session.get(f"{PUBLIC_URL}/auth/status", timeout=LOGIN_TIMEOUT)
-        if status.status_code != 200 or not status.json().get("authenticated"):
-            raise RuntimeError(f"login of {USER} ended at {landing.url}, /auth/status {status.status_code}")
-        self.username = status.json()["username"]
-        expiration = datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(hours=1)
-        created = self.session.post(
-            f"{PUBLIC_URL}/api/2.0/mlflow/users/current/tokens",
-            json={"name": f"bench-ingress-{uuid.uuid4().hex[:10]}", "expiration": expiration.isoformat()},
-            timeout=LOGIN_TIMEOUT,
-        )
-        if created.status_code not in (200, 201):
-            raise RuntimeError(f"creating an access key: HTTP {created.status_code} {created.text[:200]}")
-        self.key, self.key_id = created.json()["token"], created.json()["id"]
+        self.login = WebLogin(PUBLIC_URL, USER, password, session=session)
+        self.username = self.login.account
+        key = self.login.create_named_key(f"bench-ingress-{uuid.uuid4().hex[:10]}")
+        self.key, self.key_id = key["token"], key["id"]
 
     def delete(self):
         if self.key_id is None:
             return
-        answer = self.session.delete(f"{PUBLIC_URL}/api/2.0/mlflow/users/current/tokens/{self.key_id}",
-                                     timeout=LOGIN_TIMEOUT)
-        if answer.status_code != 200:
-            raise RuntimeError(f"deleting access key {self.key_id}: HTTP {answer.status_code} {answer.text[:200]}")
+        self.login.delete_key(self.key_id)
         self.key_id = None
 
     @property

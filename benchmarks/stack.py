@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import datetime
-import html
 import json
 import os
 import re
@@ -15,18 +14,18 @@ import subprocess
 import time
 import uuid
 from pathlib import Path
-from urllib.parse import urlsplit
 
 import psycopg2
 import requests
 from psycopg2 import sql
+
+from tests.e2e.mlflow_web import WebLogin
 
 STATE_DIR = Path(os.environ.get("MLOPS_MLFLOW_STATE_DIR", Path.home() / ".local" / "state" / "mlops-mlflow"))
 # The local inventory's server_state_dir.
 SERVER_STATE_DIR = Path("/var/lib/mlops-mlflow/mlflow")
 DEPLOYED_URL = "http://127.0.0.1:5000"
 DEMO_USER = "demo-user"
-HTTP_TIMEOUT = 30
 
 
 def read_env_file(path):
@@ -92,13 +91,14 @@ def port_is_free(host, port):
 
 
 class Login:
-    """A browser-like login of a Keycloak user to MLflow, and a named access token for API clients."""
+    """A Keycloak user's login to MLflow (WebLogin, as the e2e tests log in), and a named access token for API
+    clients."""
 
     def __init__(self, base_url, username, password):
         self.base_url = base_url
         self.username = username
         self.password = password
-        self.session = requests.Session()
+        self.web = None
         self.account = None
         self.token = None
         self.token_id = None
@@ -106,44 +106,19 @@ class Login:
     def log_in_and_create_token(self):
         """Keycloak login and access-token creation; returns the seconds the round trip took."""
         started = time.monotonic()
-        page = self.session.get(f"{self.base_url}/login", timeout=HTTP_TIMEOUT)
-        page.raise_for_status()
-        form = re.search(r"<form\b[^>]*\bid=\"kc-form-login\"[^>]*>", page.text)
-        action = re.search(r"\baction=\"([^\"]+)\"", form.group(0)) if form else None
-        if not action:
-            raise RuntimeError(f"no Keycloak login form at {page.url}")
-        # Keycloak marks its cookies Secure even on plain http; the loopback stack has no TLS.
-        for cookie in self.session.cookies:
-            cookie.secure = False
-        landed = self.session.post(
-            html.unescape(action.group(1)),
-            data={"username": self.username, "password": self.password},
-            timeout=HTTP_TIMEOUT,
-        )
-        if urlsplit(landed.url).path != "/oidc/ui/user":
-            raise RuntimeError(f"login of {self.username} ended at {landed.url} ({landed.status_code})")
-        # The MLflow account the login is bound to: the user name, or the e-mail of an account made before
-        # OIDC_USERNAME_FIELD was preferred_username (the plugin binds accounts to the token's subject).
-        status = self.session.get(f"{self.base_url}/auth/status", timeout=HTTP_TIMEOUT)
-        status.raise_for_status()
-        self.account = status.json()["username"]
+        self.web = WebLogin(self.base_url, self.username, self.password)
+        if self.web.landing_path != "/oidc/ui/user":
+            raise RuntimeError(f"login of {self.username} ended at {self.web.landing_url}")
+        self.account = self.web.account
         # A named token of its own: PATCH /users/access-token would replace the user's default token.
-        expiration = datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(hours=2)
-        created = self.session.post(
-            f"{self.base_url}/api/2.0/mlflow/users/current/tokens",
-            json={"name": f"bench-{uuid.uuid4().hex[:12]}", "expiration": expiration.isoformat()},
-            timeout=HTTP_TIMEOUT,
-        )
-        created.raise_for_status()
+        created = self.web.create_named_key(f"bench-{uuid.uuid4().hex[:12]}", lifetime=datetime.timedelta(hours=2))
         seconds = time.monotonic() - started
-        self.token, self.token_id = created.json()["token"], created.json()["id"]
+        self.token, self.token_id = created["token"], created["id"]
         return seconds
 
     def delete_token(self):
         if self.token_id is not None:
-            self.session.delete(
-                f"{self.base_url}/api/2.0/mlflow/users/current/tokens/{self.token_id}", timeout=HTTP_TIMEOUT
-            )
+            self.web.delete_key(self.token_id)
             self.token_id = None
 
     @property

@@ -5,15 +5,17 @@ from __future__ import annotations
 import secrets
 
 import pytest
+from keycloak import KeycloakAdmin
 
-from tests.integration.identity_rest import KeycloakRest, unique_name
+from tests.keycloak_api import create_user, delete_if_present, realm_admin, unique_name
 
 REALM = "mlflow"
 
 
 @pytest.fixture(scope="module")
-def keycloak(keycloak_admin) -> KeycloakRest:
-    return KeycloakRest(keycloak_admin)
+def keycloak(keycloak_admin) -> KeycloakAdmin:
+    """The admin API of MLflow's realm."""
+    return realm_admin(keycloak_admin, REALM)
 
 
 @pytest.fixture
@@ -23,17 +25,15 @@ def realm_user(keycloak):
 
     def make(group: str = "mlflow-users", prefix: str = "e2e") -> tuple[str, str]:
         username, password = unique_name(prefix), secrets.token_urlsafe(18)
-        user_id = keycloak.create_user(REALM, username, password)
+        user_id = create_user(keycloak, username, password)
         made.append(user_id)
         if group:
-            groups = keycloak.call("GET", f"realms/{REALM}/groups", params={"search": group, "exact": "true"})
-            (top_level,) = [found for found in groups if found["path"] == f"/{group}"]
-            keycloak.call("PUT", f"realms/{REALM}/users/{user_id}/groups/{top_level['id']}")
+            keycloak.group_user_add(user_id, keycloak.get_group_by_path(f"/{group}")["id"])
         return username, password
 
     yield make
     for user_id in made:
-        keycloak.call("DELETE", f"realms/{REALM}/users/{user_id}", ok=(204, 404))
+        delete_if_present(keycloak.delete_user, user_id)
 
 
 @pytest.fixture(scope="module")

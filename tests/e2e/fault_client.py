@@ -1,4 +1,4 @@
-"""The MLflow client side of test_dependency_faults.py, run with the MLflow server's interpreter (it has mlflow).
+"""The MLflow client side of test_site_dependency_faults.py, run with the MLflow server's interpreter (it has mlflow).
 
 MLflow's URL is MLFLOW_TRACKING_URI, as for any script.
 

@@ -1,7 +1,8 @@
 """The deployed MLflow as its users reach it: Keycloak's login form, access keys, the REST API, the client.
 
-Shared by the journey scripts that the Molecule scenarios run with the MLflow server's own interpreter
-(it has requests and the mlflow client). Plain HTTP, no browser.
+The one browser-like login of the project: the pytest e2e tests, the journey scripts that the Molecule scenarios run
+with the MLflow server's own interpreter (it has requests and the mlflow client) and the benchmarks all log in with
+WebLogin. Plain HTTP, no browser; it needs requests alone.
 """
 
 from __future__ import annotations
@@ -51,13 +52,24 @@ def log(message: str) -> None:
     print(f"ok: {message}", flush=True)
 
 
-class WebLogin:
-    """One browser-like login: the cookie jar from /login to the page MLflow lands on."""
+def submit_login_form(session: requests.Session, form_page: requests.Response, username: str, password: str,
+                      **kwargs) -> requests.Response:
+    """Fill in Keycloak's login form found on `form_page` and post it with the same cookie jar."""
+    form = LOGIN_FORM.search(form_page.text)
+    check(form is not None, f"no Keycloak login form at {form_page.url}")
+    action = html.unescape(FORM_ACTION.search(form.group(0)).group(1))
+    return session.post(action, data={"username": username, "password": password}, timeout=TIMEOUT, **kwargs)
 
-    def __init__(self, mlflow_url: str, username: str, password: str):
+
+class WebLogin:
+    """One browser-like login: the cookie jar from /login to the page MLflow lands on.
+
+    `session` is the caller's when it needs its own TLS or proxy settings (the benchmarks through the ingress)."""
+
+    def __init__(self, mlflow_url: str, username: str, password: str, session: requests.Session | None = None):
         self.mlflow_url = mlflow_url.rstrip("/")
         self.username = username
-        self.session = requests.Session()
+        self.session = session or requests.Session()
         form_page = self.session.get(f"{self.mlflow_url}/login", timeout=TIMEOUT)
         form_page.raise_for_status()
         # Keycloak marks its cookies Secure even over http; a browser keeps them on 127.0.0.1, requests does not.
@@ -66,10 +78,7 @@ class WebLogin:
         for cookie in self.session.cookies:
             if not (https and cookie.domain == self.host):
                 cookie.secure = False
-        form = LOGIN_FORM.search(form_page.text)
-        check(form is not None, f"no Keycloak login form at {form_page.url}")
-        action = html.unescape(FORM_ACTION.search(form.group(0)).group(1))
-        landing = self.session.post(action, data={"username": username, "password": password}, timeout=TIMEOUT)
+        landing = submit_login_form(self.session, form_page, username, password)
         landing.raise_for_status()
         self.landing_url = landing.url
 
@@ -146,11 +155,7 @@ def code_flow_token(issuer: str, client_id: str, client_secret: str, redirect_ur
     form_page.raise_for_status()
     for cookie in session.cookies:  # Keycloak's cookies are Secure even over http (see WebLogin)
         cookie.secure = False
-    form = LOGIN_FORM.search(form_page.text)
-    check(form is not None, f"no Keycloak login form at {form_page.url}")
-    action = html.unescape(FORM_ACTION.search(form.group(0)).group(1))
-    answer = session.post(action, data={"username": username, "password": password}, allow_redirects=False,
-                          timeout=TIMEOUT)
+    answer = submit_login_form(session, form_page, username, password, allow_redirects=False)
     location = answer.headers.get("Location", "")
     code = parse_qs(urlsplit(location).query).get("code", [""])[0]
     check(answer.status_code == 302 and location.startswith(redirect_uri) and code,

@@ -9,8 +9,8 @@ import pytest
 import requests
 
 from tests.ansible_runner import run_playbook
-from tests.e2e.conftest import REALM
 from tests.e2e.mlflow_web import WebLogin
+from tests.keycloak_api import user_group_names
 
 pytestmark = [pytest.mark.e2e, pytest.mark.keycloak]
 
@@ -41,7 +41,7 @@ def test_offboarding_revokes_the_access_key_and_the_login(deployed_mlflow, keycl
     assert result.returncode == 0, result.output[-4000:]
     assert result.recap()["changed"] == 2, "out of mlflow-users, and the MLflow account deactivated"
     assert admin_key not in result.output and key not in result.output
-    assert keycloak.user_group_names(REALM, username) == set()
+    assert user_group_names(keycloak, username) == set()
     assert search_status(deployed_mlflow, username, key) == 401
     again = WebLogin(deployed_mlflow, username, password)
     assert again.landing_path == "/oidc/ui/auth" and not again.status().get("authenticated")

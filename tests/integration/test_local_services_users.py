@@ -12,11 +12,11 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
-import requests
 from minio import Minio
 
 from tests.ansible_runner import run_playbook
 from tests.conftest import STATE_DIR
+from tests.keycloak_api import realm_admin
 
 pytestmark = pytest.mark.harness
 
@@ -99,23 +99,14 @@ def test_minio_can_run_its_program_but_not_change_it(local_stack):
     assert as_user(local_stack["minio"]["user"], "test", "-w", str(program)).returncode != 0
 
 
-def keycloak_admin_id(local_stack) -> str:
-    keycloak = local_stack["keycloak"]
-    token = requests.post(
-        f"{keycloak['url']}/realms/master/protocol/openid-connect/token",
-        data={"grant_type": "password", "client_id": "admin-cli", "username": keycloak["admin_user"],
-              "password": Path(keycloak["admin_password_file"]).read_text().strip()},
-        timeout=30,
-    ).json()["access_token"]
-    users = requests.get(
-        f"{keycloak['url']}/admin/realms/master/users",
-        params={"username": keycloak["admin_user"], "exact": "true"},
-        headers={"Authorization": f"Bearer {token}"}, timeout=30,
-    ).json()
-    return users[0]["id"]
+def keycloak_admin_id(keycloak_admin) -> str:
+    """The id of Keycloak's admin user, through a fresh login."""
+    user_id = realm_admin(keycloak_admin, keycloak_admin.realm).get_user_id(keycloak_admin.user)
+    assert user_id, f"no user {keycloak_admin.user} in realm {keycloak_admin.realm}"
+    return user_id
 
 
-def test_a_deployment_made_as_root_is_moved_to_the_services_users_with_its_data(local_stack):
+def test_a_deployment_made_as_root_is_moved_to_the_services_users_with_its_data(local_stack, keycloak_admin):
     """The layout of the role before the services had users of their own, then a re-run: nothing is lost."""
     minio_login = local_stack["minio"]
     client = Minio(urlsplit(minio_login["url"]).netloc, access_key=minio_login["root_user"],
@@ -123,7 +114,7 @@ def test_a_deployment_made_as_root_is_moved_to_the_services_users_with_its_data(
     bucket, content = f"migration-{uuid.uuid4().hex[:12]}", uuid.uuid4().bytes
     client.make_bucket(bucket)
     client.put_object(bucket, "kept", io.BytesIO(content), length=len(content))
-    admin_id = keycloak_admin_id(local_stack)
+    admin_id = keycloak_admin_id(keycloak_admin)
     keycloak_home = next(Path(local_stack["keycloak"]["state_dir"]).glob("keycloak-*"))
     moves = {  # where the data is now -> where the role kept it before
         keycloak_home: STATE_DIR / "keycloak" / keycloak_home.name,
@@ -140,7 +131,7 @@ def test_a_deployment_made_as_root_is_moved_to_the_services_users_with_its_data(
     for (new, old), service in zip(moves.items(), ("keycloak", "minio")):
         assert not old.parent.exists(), f"{old.parent} should be gone"
         assert {owner(path) for path in [new, *new.rglob("*")]} == {local_stack[service]["user"]}
-    assert keycloak_admin_id(local_stack) == admin_id, "Keycloak's database was lost"
+    assert keycloak_admin_id(keycloak_admin) == admin_id, "Keycloak's database was lost"
     assert client.get_object(bucket, "kept").read() == content
     client.remove_object(bucket, "kept")
     client.remove_bucket(bucket)

@@ -8,7 +8,7 @@ import requests
 
 from tests.e2e.conftest import REALM
 from tests.e2e.mlflow_web import WebLogin, code_flow_token
-from tests.integration.identity_rest import jwt_claims, unique_name
+from tests.keycloak_api import client_secret, realm_openid, unique_name
 
 pytestmark = [pytest.mark.e2e, pytest.mark.keycloak]
 
@@ -23,32 +23,30 @@ def bearer(token: str) -> dict:
     return {"headers": {"Authorization": f"Bearer {token}"}}
 
 
-def test_a_token_issued_to_another_client_of_the_realm_is_refused(deployed_mlflow, keycloak, realm_user, mlflow_users):
+def test_a_token_issued_to_another_client_of_the_realm_is_refused(deployed_mlflow, keycloak_admin, keycloak, realm_user,
+                                                                  mlflow_users):
     username, password = realm_user()
     mlflow_users.append(username)
     # The user has an MLflow account, so only the token's audience can make MLflow refuse it.
     assert WebLogin(deployed_mlflow, username, password).landing_path == "/oidc/ui/user"
     other = unique_name("other-app")
-    keycloak.call("POST", f"realms/{REALM}/clients", {
+    other_id = keycloak.create_client({
         "clientId": other, "publicClient": True, "standardFlowEnabled": False, "directAccessGrantsEnabled": True,
     })
     try:
-        answer = requests.post(f"{ISSUER}/protocol/openid-connect/token", timeout=30, data={
-            "grant_type": "password", "client_id": other, "username": username, "password": password, "scope": "openid",
-        })
-        assert answer.status_code == 200, answer.text[:300]
-        foreign = answer.json()["access_token"]
-        assert "mlflow" not in str(jwt_claims(foreign).get("aud"))
+        # The claims of both tokens are read once their signature is checked with the realm's keys.
+        other_app = realm_openid(keycloak_admin, REALM, other)
+        foreign = other_app.token(username, password, scope="openid")["access_token"]
+        assert "mlflow" not in str(other_app.decode_token(foreign).get("aud"))
         assert api(deployed_mlflow, "GET", "experiments/search", params={"max_results": 1}, **bearer(foreign)).status_code == 401
 
-        meant_for_mlflow = code_flow_token(ISSUER, "mlflow", keycloak.client_secret(REALM, "mlflow"),
+        meant_for_mlflow = code_flow_token(ISSUER, "mlflow", client_secret(keycloak, "mlflow"),
                                            f"{deployed_mlflow}/callback", username, password)
-        assert "mlflow" in str(jwt_claims(meant_for_mlflow)["aud"])
+        assert "mlflow" in str(other_app.decode_token(meant_for_mlflow)["aud"])
         assert api(deployed_mlflow, "GET", "experiments/search", params={"max_results": 1},
                    **bearer(meant_for_mlflow)).status_code == 200
     finally:
-        client = keycloak.client(REALM, other)
-        keycloak.call("DELETE", f"realms/{REALM}/clients/{client['id']}")
+        keycloak.delete_client(other_id)
 
 
 def test_taking_another_users_email_does_not_take_their_account(deployed_mlflow, keycloak, realm_user, mlflow_users):
@@ -66,8 +64,7 @@ def test_taking_another_users_email_does_not_take_their_account(deployed_mlflow,
     # their own e-mail without verification; the admin API stands in for the attacker's account console here).
     victim_email = f"{victim}@example.com"
     for username, email in ((victim, f"{victim}@elsewhere.example"), (attacker, victim_email)):
-        (user,) = keycloak.call("GET", f"realms/{REALM}/users", params={"username": username, "exact": "true"})
-        keycloak.call("PUT", f"realms/{REALM}/users/{user['id']}", {"email": email})
+        keycloak.update_user(keycloak.get_user_id(username), {"email": email})
 
     attacker_login = WebLogin(deployed_mlflow, attacker, attacker_password)
     assert attacker_login.status()["username"] == attacker, "the account is the user name, not the e-mail"
@@ -81,18 +78,14 @@ def test_taking_another_users_email_does_not_take_their_account(deployed_mlflow,
 
 def test_a_same_named_subgroup_grants_nothing(deployed_mlflow, keycloak, realm_user, mlflow_users):
     team = unique_name("team")
-    keycloak.call("POST", f"realms/{REALM}/groups", {"name": team})
-    (parent,) = [group for group in keycloak.call("GET", f"realms/{REALM}/groups", params={"search": team})
-                 if group["name"] == team]
+    parent = keycloak.create_group({"name": team})
     try:
-        keycloak.call("POST", f"realms/{REALM}/groups/{parent['id']}/children", {"name": "mlflow-admins"})
-        (subgroup,) = keycloak.call("GET", f"realms/{REALM}/groups/{parent['id']}/children")
+        subgroup = keycloak.create_group({"name": "mlflow-admins"}, parent=parent)
         only_sub, only_sub_password = realm_user(group="")
         member, member_password = realm_user()
         mlflow_users.extend([only_sub, member])
         for username in (only_sub, member):
-            (user,) = keycloak.call("GET", f"realms/{REALM}/users", params={"username": username, "exact": "true"})
-            keycloak.call("PUT", f"realms/{REALM}/users/{user['id']}/groups/{subgroup['id']}")
+            keycloak.group_user_add(keycloak.get_user_id(username), subgroup)
 
         # In /team/mlflow-admins only: not let in at all.
         refused = WebLogin(deployed_mlflow, only_sub, only_sub_password)
@@ -103,4 +96,4 @@ def test_a_same_named_subgroup_grants_nothing(deployed_mlflow, keycloak, realm_u
         current = login.session.get(f"{deployed_mlflow}/api/2.0/mlflow/users/current", timeout=30)
         assert current.status_code == 200 and current.json()["is_admin"] is False, current.text[:300]
     finally:
-        keycloak.call("DELETE", f"realms/{REALM}/groups/{parent['id']}")
+        keycloak.delete_group(parent)

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import io
+import json
 import uuid
 from urllib.parse import urlparse
 
 import psycopg2
 import pytest
-import requests
+from keycloak.exceptions import KeycloakError
 from minio import Minio
 from minio.error import S3Error
+
+from tests.keycloak_api import realm_admin, realm_openid
 
 
 @pytest.mark.postgres
@@ -40,36 +43,22 @@ def test_postgresql_refuses_a_wrong_password(postgresql_admin):
         )
 
 
-def _keycloak_token(keycloak_admin, password):
-    return requests.post(
-        f"{keycloak_admin.url}/realms/{keycloak_admin.realm}/protocol/openid-connect/token",
-        data={
-            "grant_type": "password",
-            "client_id": "admin-cli",
-            "username": keycloak_admin.user,
-            "password": password,
-        },
-        timeout=30,
-    )
-
-
 @pytest.mark.keycloak
 def test_keycloak_issues_an_admin_token_that_the_admin_api_accepts(keycloak_admin):
-    response = _keycloak_token(keycloak_admin, keycloak_admin.password)
-    assert response.status_code == 200, response.text
-    token = response.json()["access_token"]
-    realms = requests.get(
-        f"{keycloak_admin.url}/admin/realms", headers={"Authorization": f"Bearer {token}"}, timeout=30
-    )
-    assert realms.status_code == 200
-    assert "master" in [realm["realm"] for realm in realms.json()]
+    # python-keycloak logs in with the password grant of admin-cli, then calls the admin API with the token; a
+    # refused login or a refused token raises.
+    admin = realm_admin(keycloak_admin, keycloak_admin.realm)
+    assert "master" in [realm["realm"] for realm in admin.get_realms()]
+    assert admin.connection.token["access_token"]
 
 
 @pytest.mark.keycloak
 def test_keycloak_refuses_a_wrong_admin_password(keycloak_admin):
-    response = _keycloak_token(keycloak_admin, "not-the-password")
-    assert response.status_code in (400, 401)
-    assert response.json()["error"] == "invalid_grant"
+    admin_cli = realm_openid(keycloak_admin, keycloak_admin.realm, "admin-cli")
+    with pytest.raises(KeycloakError) as refused:
+        admin_cli.token(keycloak_admin.user, "not-the-password")
+    assert refused.value.response_code in (400, 401)
+    assert json.loads(refused.value.response_body)["error"] == "invalid_grant"
 
 
 def _minio_client(minio_admin, secret_key):

@@ -7,16 +7,33 @@ import socket
 import time
 
 import pytest
+from keycloak import KeycloakAdmin
 
 from tests.ansible_runner import run_module
-from tests.integration.identity_rest import KeycloakRest, unique_name
+from tests.keycloak_api import (
+    client_mappers,
+    client_secret,
+    create_realm_admin_client,
+    create_user,
+    default_scope_names,
+    delete_if_present,
+    find_client,
+    find_scope_mapper,
+    group_names,
+    realm_admin,
+    realm_exists,
+    unique_name,
+    update_scope_mapper,
+    user_group_names,
+)
 
 pytestmark = pytest.mark.keycloak
 
 
 @pytest.fixture(scope="module")
-def rest(keycloak_admin) -> KeycloakRest:
-    return KeycloakRest(keycloak_admin)
+def master(keycloak_admin) -> KeycloakAdmin:
+    """The admin API of the admin's own realm, which reads, creates and deletes realms."""
+    return realm_admin(keycloak_admin, keycloak_admin.realm)
 
 
 @pytest.fixture(scope="module")
@@ -29,24 +46,30 @@ def connection(keycloak_admin) -> str:
 
 
 @pytest.fixture(scope="module")
-def realm(rest, connection):
+def realm(master, connection):
     """A realm created (in check mode first) and deleted by keycloak_realm itself."""
     name = unique_name("modules")
     checked = run_module("mlops.mlflow.keycloak_realm", f"{connection} realm={name}", "--check")
     assert checked.returncode == 0, checked.output
     assert checked.module_result["changed"] is True
-    assert not rest.realm_exists(name), "check mode must not create the realm"
+    assert not realm_exists(master, name), "check mode must not create the realm"
     created = run_module("mlops.mlflow.keycloak_realm", f"{connection} realm={name}")
     assert created.returncode == 0, created.output
-    assert created.module_result["changed"] is True and rest.realm_exists(name)
+    assert created.module_result["changed"] is True and realm_exists(master, name)
     try:
         yield name
         removed = run_module("mlops.mlflow.keycloak_realm", f"{connection} realm={name} state=absent")
         assert removed.returncode == 0, removed.output
         assert removed.module_result["changed"] is True
-        assert not rest.realm_exists(name)
+        assert not realm_exists(master, name)
     finally:
-        rest.delete_realm(name)
+        delete_if_present(master.delete_realm, name)
+
+
+@pytest.fixture(scope="module")
+def keycloak(keycloak_admin, realm) -> KeycloakAdmin:
+    """The admin API of the test realm: the tests' independent view of what the modules did."""
+    return realm_admin(keycloak_admin, realm)
 
 
 def module(name, args, *options):
@@ -66,7 +89,7 @@ def test_realm_module_is_idempotent(connection, realm):
     assert module("keycloak_realm", f"{connection} realm={realm}")["changed"] is False
 
 
-def test_realm_settings_converge(rest, keycloak_admin, realm):
+def test_realm_settings_converge(keycloak, keycloak_admin, realm):
     settings = {"bruteForceProtected": True, "failureFactor": 7, "passwordPolicy": "length(12) and notUsername"}
     args = json.dumps({
         "auth_keycloak_url": keycloak_admin.url, "auth_username": keycloak_admin.user,
@@ -74,14 +97,14 @@ def test_realm_settings_converge(rest, keycloak_admin, realm):
     })
     checked = module("keycloak_realm", args, "--check", "--diff")
     assert checked["changed"] is True and checked["diff"]["after"]["failureFactor"] == 7
-    assert rest.call("GET", f"realms/{realm}")["bruteForceProtected"] is False, "check mode must not change the realm"
+    assert keycloak.get_realm(realm)["bruteForceProtected"] is False, "check mode must not change the realm"
     assert module("keycloak_realm", args)["changed"] is True
-    stored = rest.call("GET", f"realms/{realm}")
+    stored = keycloak.get_realm(realm)
     assert {key: stored[key] for key in settings} == settings
     assert module("keycloak_realm", args)["changed"] is False
 
 
-def test_group_mapper_lifecycle_on_a_client_scope(rest, connection, realm):
+def test_group_mapper_lifecycle_on_a_client_scope(keycloak, connection, realm):
     base = f"{connection} realm={realm}"
     scope = unique_name("scope")
     assert module("keycloak_client_scope", f"{base} name={scope}")["changed"] is True
@@ -92,10 +115,10 @@ def test_group_mapper_lifecycle_on_a_client_scope(rest, connection, realm):
     assert checked["changed"] is True
     assert checked["diff"]["before"] == {}
     assert checked["diff"]["after"]["config"]["claim.name"] == "groups"
-    assert rest.scope_mapper(realm, scope, "groups") is None, "check mode must not create the mapper"
+    assert find_scope_mapper(keycloak, scope, "groups") is None, "check mode must not create the mapper"
 
     assert module("keycloak_group_mapper", mapper)["changed"] is True
-    created = rest.scope_mapper(realm, scope, "groups")
+    created = find_scope_mapper(keycloak, scope, "groups")
     assert created["protocolMapper"] == "oidc-group-membership-mapper"
     assert created["config"]["claim.name"] == "groups"
     assert created["config"]["full.path"] == "false"
@@ -106,46 +129,44 @@ def test_group_mapper_lifecycle_on_a_client_scope(rest, connection, realm):
     diff = module("keycloak_group_mapper", f"{mapper} full_path=true", "--check", "--diff")["diff"]
     assert diff["before"]["config"]["full.path"] == "false"
     assert diff["after"]["config"]["full.path"] == "true"
-    assert rest.scope_mapper(realm, scope, "groups")["config"]["full.path"] == "false"
+    assert find_scope_mapper(keycloak, scope, "groups")["config"]["full.path"] == "false"
 
     created["config"]["claim.name"] = "drifted"
-    rest.update_scope_mapper(realm, scope, created)
+    update_scope_mapper(keycloak, scope, created)
     assert module("keycloak_group_mapper", mapper)["changed"] is True
-    assert rest.scope_mapper(realm, scope, "groups")["config"]["claim.name"] == "groups"
+    assert find_scope_mapper(keycloak, scope, "groups")["config"]["claim.name"] == "groups"
 
     assert module("keycloak_group_mapper", f"{mapper} state=absent", "--check")["changed"] is True
-    assert rest.scope_mapper(realm, scope, "groups") is not None
+    assert find_scope_mapper(keycloak, scope, "groups") is not None
     assert module("keycloak_group_mapper", f"{mapper} state=absent")["changed"] is True
-    assert rest.scope_mapper(realm, scope, "groups") is None
+    assert find_scope_mapper(keycloak, scope, "groups") is None
     assert module("keycloak_group_mapper", f"{mapper} state=absent")["changed"] is False
 
     assert module("keycloak_client_scope", f"{base} name={scope} state=absent")["changed"] is True
-    assert rest.client_scope(realm, scope) is None
+    assert keycloak.get_client_scope_by_name(scope) is None
 
 
-def test_group_mapper_on_a_client(rest, connection, realm):
+def test_group_mapper_on_a_client(keycloak, connection, realm):
     base = f"{connection} realm={realm}"
     client_id = unique_name("client")
     module("keycloak_oidc_client", f"{base} client_id={client_id}")
     mapper = f"{base} client_id={client_id} name=teams claim_name=teams id_token=false"
     assert module("keycloak_group_mapper", mapper)["changed"] is True
-    client = rest.client(realm, client_id)
-    mappers = rest.call("GET", f"realms/{realm}/clients/{client['id']}/protocol-mappers/models")
+    mappers = client_mappers(keycloak, client_id)
     (created,) = [mapper for mapper in mappers if mapper["name"] == "teams"]
     assert created["config"]["claim.name"] == "teams" and created["config"]["id.token.claim"] == "false"
     assert module("keycloak_group_mapper", mapper)["changed"] is False
     assert module("keycloak_group_mapper", f"{mapper} state=absent")["changed"] is True
 
 
-def test_audience_mapper_on_a_client(rest, connection, realm):
+def test_audience_mapper_on_a_client(keycloak, connection, realm):
     base = f"{connection} realm={realm}"
     client_id = unique_name("client")
     module("keycloak_oidc_client", f"{base} client_id={client_id}")
     mapper = f"{base} client_id={client_id} name=audience audience={client_id}"
     assert module("keycloak_audience_mapper", mapper, "--check")["changed"] is True
     assert module("keycloak_audience_mapper", mapper)["changed"] is True
-    client = rest.client(realm, client_id)
-    mappers = rest.call("GET", f"realms/{realm}/clients/{client['id']}/protocol-mappers/models")
+    mappers = client_mappers(keycloak, client_id)
     (created,) = [mapper for mapper in mappers if mapper["name"] == "audience"]
     assert created["protocolMapper"] == "oidc-audience-mapper"
     assert created["config"]["included.client.audience"] == client_id
@@ -168,44 +189,44 @@ def test_group_mapper_names_a_missing_scope_and_a_bad_target(connection, realm):
     assert both.module_result["msg"] == "parameters are mutually exclusive: client_scope|client_id"
 
 
-def test_client_converges_and_its_secret_is_only_returned_on_request(rest, connection, realm):
+def test_client_converges_and_its_secret_is_only_returned_on_request(keycloak, connection, realm):
     client_id = unique_name("client")
     args = (
         f"{connection} realm={realm} client_id={client_id} redirect_uris=http://127.0.0.1:5000/callback "
         "web_origins=http://127.0.0.1:5000 default_client_scopes=profile,email"
     )
     checked = module("keycloak_oidc_client", args, "--check")
-    assert checked["changed"] is True and rest.client(realm, client_id) is None
+    assert checked["changed"] is True and find_client(keycloak, client_id) is None
 
     created = run_module("mlops.mlflow.keycloak_oidc_client", args, "-v")
     created_result = verbose_result(created)
-    secret = rest.client_secret(realm, client_id)
+    secret = client_secret(keycloak, client_id)
     assert len(secret) >= 32
     assert secret not in created.output
     assert "client_secret" not in created_result
-    client = rest.client(realm, client_id)
+    client = find_client(keycloak, client_id)
     assert client["publicClient"] is False and client["standardFlowEnabled"] is True
     assert client["directAccessGrantsEnabled"] is False
     assert client["redirectUris"] == ["http://127.0.0.1:5000/callback"]
     assert client["attributes"]["pkce.code.challenge.method"] == "S256"
-    assert {"profile", "email", "basic"} <= rest.default_scope_names(realm, client_id)
+    assert {"profile", "email", "basic"} <= default_scope_names(keycloak, client_id)
 
     again = module("keycloak_oidc_client", f"{args} return_secret=true")
     assert again["changed"] is False
     assert again["client_secret"] == secret
-    assert rest.client_secret(realm, client_id) == secret
+    assert client_secret(keycloak, client_id) == secret
 
     rotated = module("keycloak_oidc_client", f"{args} rotate_secret=true return_secret=true")
     assert rotated["changed"] is True and rotated["secret_rotated"] is True
     assert rotated["client_secret"] != secret
-    assert rotated["client_secret"] == rest.client_secret(realm, client_id)
+    assert rotated["client_secret"] == client_secret(keycloak, client_id)
 
     assert module("keycloak_oidc_client", f"{args} state=absent")["changed"] is True
-    assert rest.client(realm, client_id) is None
+    assert find_client(keycloak, client_id) is None
     assert module("keycloak_oidc_client", f"{args} state=absent")["changed"] is False
 
 
-def test_client_names_a_missing_default_scope(rest, connection, realm):
+def test_client_names_a_missing_default_scope(keycloak, connection, realm):
     client_id = unique_name("client")
     result = run_module(
         "mlops.mlflow.keycloak_oidc_client",
@@ -213,17 +234,17 @@ def test_client_names_a_missing_default_scope(rest, connection, realm):
     )
     assert result.returncode != 0
     assert result.module_result["msg"] == f"Client scope(s) nosuchscope do not exist in realm '{realm}'"
-    assert rest.client(realm, client_id) is None, "nothing is created when the input is wrong"
+    assert find_client(keycloak, client_id) is None, "nothing is created when the input is wrong"
 
 
-def test_group_and_members(rest, connection, realm):
+def test_group_and_members(keycloak, connection, realm):
     base = f"{connection} realm={realm}"
     group = unique_name("group")
     user = unique_name("user")
-    rest.create_user(realm, user, "unused-password-1")
+    create_user(keycloak, user, "unused-password-1")
 
     assert module("keycloak_group", f"{base} name={group}", "--check")["changed"] is True
-    assert group not in rest.group_names(realm)
+    assert group not in group_names(keycloak)
     assert module("keycloak_group", f"{base} name={group}")["changed"] is True
     assert module("keycloak_group", f"{base} name={group}")["changed"] is False
 
@@ -231,24 +252,24 @@ def test_group_and_members(rest, connection, realm):
     checked = module("keycloak_group_members", members, "--check", "--diff")
     assert checked["changed"] is True and checked["added"] == [user]
     assert checked["diff"] == {"before": {"members": []}, "after": {"members": [user]}}
-    assert rest.user_group_names(realm, user) == set()
+    assert user_group_names(keycloak, user) == set()
     assert module("keycloak_group_members", members)["changed"] is True
-    assert rest.user_group_names(realm, user) == {group}
+    assert user_group_names(keycloak, user) == {group}
     assert module("keycloak_group_members", members)["changed"] is False
     assert module("keycloak_group_members", f"{members} state=absent")["removed"] == [user]
-    assert rest.user_group_names(realm, user) == set()
+    assert user_group_names(keycloak, user) == set()
 
     # exact: the listed users become the only members; a user taken off the list loses the membership.
     other = unique_name("user")
-    rest.create_user(realm, other, "unused-password-2")
+    create_user(keycloak, other, "unused-password-2")
     module("keycloak_group_members", f"{base} group={group} members={user},{other}")
     exact = f"{base} group={group} members={other} state=exact"
     checked = module("keycloak_group_members", exact, "--check", "--diff")
     assert checked["changed"] is True and checked["removed"] == [user] and checked["added"] == []
     assert checked["diff"] == {"before": {"members": sorted([user, other])}, "after": {"members": [other]}}
-    assert rest.user_group_names(realm, user) == {group}
+    assert user_group_names(keycloak, user) == {group}
     assert module("keycloak_group_members", exact)["removed"] == [user]
-    assert rest.user_group_names(realm, user) == set() and rest.user_group_names(realm, other) == {group}
+    assert user_group_names(keycloak, user) == set() and user_group_names(keycloak, other) == {group}
     assert module("keycloak_group_members", exact)["changed"] is False
 
     unknown = run_module("mlops.mlflow.keycloak_group_members", f"{base} group={group} members=nosuchuser")
@@ -256,21 +277,22 @@ def test_group_and_members(rest, connection, realm):
     assert unknown.module_result["msg"] == f"User(s) nosuchuser do not exist in realm '{realm}'"
 
     assert module("keycloak_group", f"{base} name={group} state=absent")["changed"] is True
-    assert group not in rest.group_names(realm)
+    assert group not in group_names(keycloak)
 
 
-def test_client_credentials_log_in_and_a_wrong_secret_is_named(rest, realm):
+def test_client_credentials_log_in_and_a_wrong_secret_is_named(keycloak, keycloak_admin, realm):
     client_id = unique_name("automation")
-    secret = rest.create_realm_admin_client(realm, client_id)
+    secret = create_realm_admin_client(keycloak, client_id)
     group = unique_name("group")
-    login = f"auth_keycloak_url={rest.url} auth_realm={realm} auth_client_id={client_id} realm={realm} name={group}"
+    url = keycloak_admin.url
+    login = f"auth_keycloak_url={url} auth_realm={realm} auth_client_id={client_id} realm={realm} name={group}"
     assert module("keycloak_group", f"{login} auth_client_secret={secret}")["changed"] is True
-    assert group in rest.group_names(realm)
+    assert group in group_names(keycloak)
 
     refused = run_module("mlops.mlflow.keycloak_group", f"{login} auth_client_secret=wrong-secret")
     assert refused.returncode != 0
     assert refused.module_result["msg"].startswith(
-        f"Keycloak at {rest.url} refused the credentials of client '{client_id}' in realm '{realm}' (HTTP 401"
+        f"Keycloak at {url} refused the credentials of client '{client_id}' in realm '{realm}' (HTTP 401"
     )
 
 

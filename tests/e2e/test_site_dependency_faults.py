@@ -10,7 +10,7 @@ without being restarted (its supervisord pid stays the same):
   - MinIO restarted: the next artifact upload through the server's proxied artifacts works.
 What the clients saw is printed (pytest -s) and written to tests/output/dependency_faults.json.
 It stops shared services: run it holding the stack lock,
-  flock /tmp/mlops-stack.lock python -m pytest tests/e2e/test_dependency_faults.py -x -q -s
+  flock /tmp/mlops-stack.lock python -m pytest tests/e2e/test_site_dependency_faults.py -x -q -s
 """
 
 from __future__ import annotations

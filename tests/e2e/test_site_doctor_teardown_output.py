@@ -12,7 +12,7 @@ import pytest
 
 from tests.ansible_runner import run_playbook
 from tests.conftest import STATE_DIR
-from tests.e2e.conftest import REALM
+from tests.keycloak_api import client_secret
 
 pytestmark = [pytest.mark.e2e, pytest.mark.keycloak]
 
@@ -25,14 +25,14 @@ def stored_secrets() -> dict[str, str]:
 
 def test_no_secret_shows_at_vvv(deployed_mlflow, keycloak):
     secrets = stored_secrets()
-    secrets["client secret before"] = keycloak.client_secret(REALM, "mlflow")
+    secrets["client secret before"] = client_secret(keycloak, "mlflow")
     outputs = {}
     for number, playbook in enumerate(PLAYBOOKS):
         result = run_playbook(playbook, "-vvv", timeout=1200)
         assert result.returncode == 0, f"{playbook}:\n{result.output[-4000:]}"
         outputs[f"{number}: {playbook}"] = result.output
     secrets |= stored_secrets()
-    secrets["client secret after"] = keycloak.client_secret(REALM, "mlflow")
+    secrets["client secret after"] = client_secret(keycloak, "mlflow")
     assert secrets["client secret after"] != secrets["client secret before"], "the teardown removed the client"
     assert all(len(value) >= 16 for value in secrets.values()), "a secret too short to search for"
 

@@ -14,10 +14,11 @@ from urllib.parse import urlsplit
 
 import pytest
 import requests
+from keycloak import KeycloakAdmin
 
 from tests.ansible_runner import run_module
-from tests.integration.identity_rest import KeycloakRest, unique_name
 from tests.integration.port_forward import ADDRESS, PortForward
+from tests.keycloak_api import delete_if_present, group_names, realm_admin, unique_name
 
 pytestmark = pytest.mark.keycloak
 
@@ -117,8 +118,9 @@ class RestartingKeycloak:
 
 
 @pytest.fixture(scope="module")
-def rest(keycloak_admin) -> KeycloakRest:
-    return KeycloakRest(keycloak_admin)
+def master(keycloak_admin) -> KeycloakAdmin:
+    """The admin API of the admin's own realm, which creates and deletes realms."""
+    return realm_admin(keycloak_admin, keycloak_admin.realm)
 
 
 def _login(url, keycloak_admin) -> str:
@@ -144,9 +146,9 @@ def test_a_module_rides_out_a_keycloak_restart(keycloak_admin):
     assert elapsed < 30
 
 
-def test_a_write_is_never_sent_twice(keycloak_admin, rest):
+def test_a_write_is_never_sent_twice(keycloak_admin, master):
     realm = unique_name("faults")
-    rest.create_realm(realm)
+    master.create_realm({"realm": realm, "enabled": True})
     try:
         with RestartingKeycloak(keycloak_admin.url, down_seconds=0, busy=1, busy_method="POST") as keycloak:
             result = run_module(
@@ -158,9 +160,9 @@ def test_a_write_is_never_sent_twice(keycloak_admin, rest):
         )
         posts = [path for method, path in keycloak.requests if method == "POST" and path.startswith("/admin/")]
         assert posts == [f"/admin/realms/{realm}/groups"]
-        assert rest.group_names(realm) == set()
+        assert group_names(realm_admin(keycloak_admin, realm)) == set()
     finally:
-        rest.delete_realm(realm)
+        delete_if_present(master.delete_realm, realm)
 
 
 def test_a_keycloak_that_stays_down_is_given_up_on_within_the_retry_budget(keycloak_admin):
