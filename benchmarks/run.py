@@ -61,6 +61,13 @@ def parse_arguments(argv):
                         help="measure only these figures (repeatable)")
     parser.add_argument("--playbook", help="playbook of the no-op re-run (default playbooks/site.yml; "
                         "quick: playbooks/local_services.yml)")
+    parser.add_argument("--inventory", action="append", default=[], metavar="PATH",
+                        help="inventory of the no-op re-run (repeatable; default ansible.cfg's inventories/local), "
+                        "e.g. --inventory inventories/local --inventory benchmarks/inventories/users")
+    parser.add_argument("--extra-vars", action="append", default=[], metavar="VAR=VALUE",
+                        help="extra variable of the no-op re-run (repeatable), e.g. benchmark_users=50")
+    parser.add_argument("--label", help="added to the results' file names (<date>-<label>.json), so that runs of one "
+                        "day with different inventories are kept side by side")
     parser.add_argument("--tracking-runs", type=int, help="side-by-side tracking rounds (default 5, quick 1): "
                         "more short rounds than the other figures, since other work on the machine makes them noisy")
     parser.add_argument("--threads", type=int, help="tracking client threads (default 8, quick 4)")
@@ -116,7 +123,8 @@ def measure_site(arguments, results):
     for index in range(arguments.runs):
         started = time.monotonic()
         completed = subprocess.run(
-            [str(BIN_DIR / "ansible-playbook"), arguments.playbook], cwd=REPO_ROOT, env=environment,
+            [str(BIN_DIR / "ansible-playbook"), *playbook_options(arguments), arguments.playbook],
+            cwd=REPO_ROOT, env=environment,
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=400, check=False,
         )
         seconds = time.monotonic() - started
@@ -133,11 +141,18 @@ def measure_site(arguments, results):
     results["figures"]["site_noop_rerun_seconds"] = round(stats.median(seconds), 2)
     results["details"]["site_noop_rerun"] = {
         "playbook": arguments.playbook,
+        "options": playbook_options(arguments),
         "runs": runs,
         "tasks": runs[0]["recap"].get("ok", 0) + runs[0]["recap"].get("skipped", 0),
         "slowest_tasks": stats.slowest_tasks(profiles) if profiles else [],
     }
     results["rows"].append(_row(f"{arguments.playbook} no-op re-run", "s", seconds))
+
+
+def playbook_options(arguments):
+    """The ansible-playbook options of the no-op re-run: its inventories and extra variables."""
+    options = [option for path in arguments.inventory for option in ("--inventory", path)]
+    return options + [option for assignment in arguments.extra_vars for option in ("--extra-vars", assignment)]
 
 
 # --- servers ------------------------------------------------------------------------------------------------------
@@ -384,6 +399,7 @@ def benchmark(arguments):
         "date": datetime.date.today().isoformat(),
         "started_at": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "quick": arguments.quick,
+        "label": arguments.label,
         "runs": arguments.runs,
         "host": {"cpus": os.cpu_count(), "load_before": [round(load, 2) for load in os.getloadavg()]},
         "versions": stack.installed_versions(stack.server_mlflow_binary()),
@@ -429,7 +445,7 @@ def benchmark(arguments):
 
 def write_results(results, output_dir):
     output_dir.mkdir(parents=True, exist_ok=True)
-    stem = results["date"] + ("-quick" if results["quick"] else "")
+    stem = results["date"] + (f"-{results['label']}" if results["label"] else "") + ("-quick" if results["quick"] else "")
     written = []
     for suffix, text in ((".json", json.dumps(results, indent=2) + "\n"), (".md", stats.render_markdown(results))):
         path = output_dir / f"{stem}{suffix}"

@@ -151,9 +151,11 @@ def render_markdown(results):
         for row in rows:
             samples = ", ".join(_format_number(value) for value in row["samples"])
             lines.append(f"| {row['name']} | {_format_number(row['median'])} {row['unit']} | {samples} |")
-    slowest = results.get("details", {}).get("site_noop_rerun", {}).get("slowest_tasks", [])
+    site = results.get("details", {}).get("site_noop_rerun", {})
+    slowest = site.get("slowest_tasks", [])
     if slowest:
-        lines += ["", "Slowest tasks of the no-op re-run (median seconds):", ""]
+        options = " ".join(site.get("options", []))
+        lines += ["", f"Slowest tasks of the no-op re-run{f' ({options})' if options else ''} (median seconds):", ""]
         lines += [f"1. {task['task']}: {task['median_seconds']:.2f} s" for task in slowest]
     problems = results.get("problems", [])
     if problems:

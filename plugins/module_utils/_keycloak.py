@@ -53,12 +53,12 @@ def keycloak_argument_spec(**module_options):
     return spec
 
 
-def keycloak_module_kwargs():
-    """AnsibleModule keyword arguments that every keycloak_* module shares."""
+def keycloak_module_kwargs(required_one_of=(), required_together=(), mutually_exclusive=()):
+    """AnsibleModule keyword arguments that every keycloak_* module shares, plus the module's own constraints."""
     return dict(
-        required_one_of=KEYCLOAK_REQUIRED_ONE_OF,
-        required_together=KEYCLOAK_REQUIRED_TOGETHER,
-        mutually_exclusive=KEYCLOAK_MUTUALLY_EXCLUSIVE,
+        required_one_of=KEYCLOAK_REQUIRED_ONE_OF + list(required_one_of),
+        required_together=KEYCLOAK_REQUIRED_TOGETHER + list(required_together),
+        mutually_exclusive=KEYCLOAK_MUTUALLY_EXCLUSIVE + list(mutually_exclusive),
         supports_check_mode=True,
     )
 

@@ -29,10 +29,9 @@ def mapper_argument_spec(**mapper_options):
 
 
 def mapper_module_kwargs():
-    kwargs = keycloak_module_kwargs()
-    kwargs["required_one_of"] = kwargs["required_one_of"] + [("client_scope", "client_id")]
-    kwargs["mutually_exclusive"] = kwargs["mutually_exclusive"] + [("client_scope", "client_id")]
-    return kwargs
+    return keycloak_module_kwargs(
+        required_one_of=[("client_scope", "client_id")], mutually_exclusive=[("client_scope", "client_id")]
+    )
 
 
 def mapper_owner_path(api, params):

@@ -7,12 +7,14 @@ from __future__ import annotations
 DOCUMENTATION = r"""
 ---
 module: keycloak_user
-short_description: Ensure a user in a Keycloak realm, or its absence
+short_description: Ensure users in a Keycloak realm, or their absence
 version_added: 0.1.0
 description:
-  - Creates, updates in place or deletes a user, found by its exact user name.
+  - Creates, updates in place or deletes the listed users, each found by its exact user name, with one admin login
+    for the whole list.
   - The password is set when the user is created, or on every run with O(update_password=always); Keycloak never
     returns passwords, so a password alone cannot be compared.
+  - Every entry is checked before anything is changed.
   - Group membership is managed by M(mlops.mlflow.keycloak_group_members).
 author:
   - mlops.mlflow maintainers (@mlops-mlflow)
@@ -20,71 +22,105 @@ extends_documentation_fragment:
   - mlops.mlflow.keycloak
   - mlops.mlflow.attributes
 options:
-  username:
-    description: User name (Keycloak stores it in lower case).
-    type: str
+  users:
+    description:
+      - The users. With O(state=absent) only their user names count.
+      - An empty list does nothing.
+    type: list
+    elements: dict
     required: true
-  email:
-    description: E-mail address. MLflow uses it as the user's name by default.
-    type: str
-  first_name:
-    description: First name. Keycloak's default user profile requires it before a user can log in.
-    type: str
-  last_name:
-    description: Last name. Keycloak's default user profile requires it before a user can log in.
-    type: str
-  email_verified:
-    description: Mark the e-mail address as verified, so no verification is asked at login.
-    type: bool
-    default: true
-  enabled:
-    description: Whether the user can log in.
-    type: bool
-    default: true
-  password:
-    description: Password of the user (not temporary). Required to create a user that logs in with a password.
-    type: str
+    suboptions:
+      username:
+        description: User name (Keycloak stores it in lower case).
+        type: str
+        required: true
+      email:
+        description: E-mail address. MLflow uses it as the user's name by default.
+        type: str
+      first_name:
+        description: First name. Keycloak's default user profile requires it before a user can log in.
+        type: str
+      last_name:
+        description: Last name. Keycloak's default user profile requires it before a user can log in.
+        type: str
+      email_verified:
+        description: Mark the e-mail address as verified, so no verification is asked at login.
+        type: bool
+        default: true
+      enabled:
+        description: Whether the user can log in.
+        type: bool
+        default: true
+      password:
+        description: Password of the user (not temporary). Required to create a user that logs in with a password.
+        type: str
   update_password:
     description:
-      - V(on_create) sets O(password) only when the user is created.
-      - V(always) sets it on every run and then always reports a change.
+      - V(on_create) sets each user's password only when the user is created.
+      - V(always) sets it on every run and then always reports a change; every user needs a password then.
     type: str
     choices: [on_create, always]
     default: on_create
   state:
-    description: Whether the user should exist. V(absent) deletes the user.
+    description: Whether the users should exist. V(absent) deletes them.
     type: str
     choices: [present, absent]
     default: present
 """
 
 EXAMPLES = r"""
-- name: Ensure a user who can log in to MLflow
+- name: Ensure the users who log in to MLflow
   mlops.mlflow.keycloak_user:
     auth_keycloak_url: http://127.0.0.1:8080
     auth_username: admin
     auth_password: "{{ keycloak_admin_password }}"
     realm: mlflow
-    username: alice
-    email: alice@example.com
-    first_name: Alice
-    last_name: Example
-    password: "{{ alice_password }}"
+    users:
+      - username: alice
+        email: alice@example.com
+        first_name: Alice
+        last_name: Example
+        password: "{{ alice_password }}"
+      - username: bob
+        email: bob@example.com
+        first_name: Bob
+        last_name: Example
+        password: "{{ bob_password }}"
+
+- name: Delete a user
+  mlops.mlflow.keycloak_user:
+    auth_keycloak_url: http://127.0.0.1:8080
+    auth_username: admin
+    auth_password: "{{ keycloak_admin_password }}"
+    realm: mlflow
+    users:
+      - username: carol
+    state: absent
 """
 
 RETURN = r"""
-user:
-  description: Id and profile of the user after the run (no id in check mode before creation); empty when absent.
+users:
+  description:
+    - Id and profile of each listed user after the run, in the order of O(users) (no id in check mode before
+      creation).
+    - Empty with O(state=absent).
   returned: always
-  type: dict
+  type: list
+  elements: dict
   sample:
-    id: 2f1c6d0e-5a7b-4c3d-8e9f-0a1b2c3d4e5f
-    username: alice
-    email: alice@example.com
-    firstName: Alice
-    lastName: Example
-    enabled: true
-    emailVerified: true
+    - id: 2f1c6d0e-5a7b-4c3d-8e9f-0a1b2c3d4e5f
+      username: alice
+      email: alice@example.com
+      firstName: Alice
+      lastName: Example
+      enabled: true
+      emailVerified: true
+changed_users:
+  description: User names created, updated, given a password or deleted (or that would be, in check mode).
+  returned: always
+  type: list
+  elements: str
+  sample: [alice]
 """
 
 from ansible.module_utils.basic import AnsibleModule
@@ -103,6 +139,7 @@ PROFILE_OPTIONS = (
     ("email_verified", "emailVerified"),
     ("enabled", "enabled"),
 )
+RETURNED_KEYS = ["id", "username"] + [key for _option, key in PROFILE_OPTIONS]
 
 
 def find_user(api, username):
@@ -111,12 +148,12 @@ def find_user(api, username):
     return next((user for user in users if user.get("username") == username), None)
 
 
-def desired_profile(params):
-    """The user representation the options ask for (without the password)."""
-    desired = {"username": params["username"].lower()}
+def desired_profile(user):
+    """The user representation an entry of `users` asks for (without the password)."""
+    desired = {"username": user["username"].lower()}
     for option, key in PROFILE_OPTIONS:
-        if params[option] is not None:
-            desired[key] = params[option]
+        if user[option] is not None:
+            desired[key] = user[option]
     return desired
 
 
@@ -128,46 +165,88 @@ def set_password(api, user_id, password):
     )
 
 
+def check_entries(module):
+    """Fail, before anything changes, on a user listed twice or a password that update_password=always lacks."""
+    users = module.params["users"]
+    names = [user["username"].lower() for user in users]
+    twice = sorted({name for name in names if names.count(name) > 1})
+    if twice:
+        module.fail_json(msg="User(s) %s are listed more than once in users" % ", ".join(twice))
+    if module.params["update_password"] == "always":
+        without = [user["username"] for user in users if not user["password"]]
+        if without:
+            module.fail_json(msg="update_password=always needs a password for every user; missing for %s"
+                             % ", ".join(without))
+
+
+def converge_user(api, user, update_password):
+    """Converge one user; return (changed, after, before view, after view)."""
+    desired = desired_profile(user)
+    current = find_user(api, desired["username"])
+    if current is None and user["password"]:
+        desired["credentials"] = [{"type": "password", "value": user["password"], "temporary": False}]
+    changed, after = api.converge(
+        api.realm_path("users"), current, desired, lambda: find_user(api, desired["username"]), keep_out=("credentials",)
+    )
+    desired.pop("credentials", None)
+    if current is not None and update_password == "always":
+        changed = True
+        if not api.module.check_mode:
+            set_password(api, current["id"], user["password"])
+    return changed, after, managed_view(current, desired), managed_view(after, desired)
+
+
 def main():
     module = AnsibleModule(
         argument_spec=keycloak_argument_spec(
-            username=dict(type="str", required=True),
-            email=dict(type="str"),
-            first_name=dict(type="str"),
-            last_name=dict(type="str"),
-            email_verified=dict(type="bool", default=True),
-            enabled=dict(type="bool", default=True),
-            password=dict(type="str", no_log=True),
+            users=dict(
+                type="list",
+                elements="dict",
+                required=True,
+                options=dict(
+                    username=dict(type="str", required=True),
+                    email=dict(type="str"),
+                    first_name=dict(type="str"),
+                    last_name=dict(type="str"),
+                    email_verified=dict(type="bool", default=True),
+                    enabled=dict(type="bool", default=True),
+                    password=dict(type="str", no_log=True),
+                ),
+            ),
             update_password=dict(type="str", choices=["on_create", "always"], default="on_create", no_log=False),
             state=dict(type="str", choices=["present", "absent"], default="present"),
         ),
         **keycloak_module_kwargs(),
     )
     params = module.params
-    if params["update_password"] == "always" and not params["password"]:
-        module.fail_json(msg="update_password=always needs a password")
-    desired = desired_profile(params)
+    check_entries(module)
     api = KeycloakApi(module)
     api.require_realm()
-    current = find_user(api, desired["username"])
-    before = managed_view(current, desired)
+    changed_users, returned = [], []
+    # The diff shows the users this run changes, keyed by user name: a no-op over many users shows nothing.
+    before, after = {}, {}
 
     if params["state"] == "absent":
-        changed = api.delete(api.realm_path("users"), current)
-        module.exit_json(changed=changed, user={}, diff=dict(before=before, after={}))
+        for user in params["users"]:
+            username = user["username"].lower()
+            current = find_user(api, username)
+            if api.delete(api.realm_path("users"), current):
+                changed_users.append(username)
+                before[username] = managed_view(current, {"username": username})
+        module.exit_json(changed=bool(changed_users), users=[], changed_users=changed_users,
+                         diff=dict(before=before, after=after))
 
-    if current is None and params["password"]:
-        desired["credentials"] = [{"type": "password", "value": params["password"], "temporary": False}]
-    changed, after = api.converge(
-        api.realm_path("users"), current, desired, lambda: find_user(api, desired["username"]), keep_out=("credentials",)
-    )
-    desired.pop("credentials", None)
-    if current is not None and params["update_password"] == "always":
-        changed = True
-        if not module.check_mode:
-            set_password(api, current["id"], params["password"])
-    user = {key: after.get(key) for key in ["id", "username"] + [key for _option, key in PROFILE_OPTIONS] if key in after}
-    module.exit_json(changed=changed, user=user, diff=dict(before=before, after=managed_view(after, desired)))
+    for user in params["users"]:
+        changed, result, view_before, view_after = converge_user(api, user, params["update_password"])
+        username = user["username"].lower()
+        if changed:
+            changed_users.append(username)
+            if view_before:
+                before[username] = view_before
+            after[username] = view_after
+        returned.append({key: result.get(key) for key in RETURNED_KEYS if key in result})
+    module.exit_json(changed=bool(changed_users), users=returned, changed_users=changed_users,
+                     diff=dict(before=before, after=after))
 
 
 if __name__ == "__main__":

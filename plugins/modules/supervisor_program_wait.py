@@ -7,9 +7,11 @@ from __future__ import annotations
 DOCUMENTATION = r"""
 ---
 module: supervisor_program_wait
-short_description: Wait until a supervisord program is up and healthy
+short_description: Start a supervisord program if asked, then wait until it is up and healthy
 version_added: 0.1.0
 description:
+  - With O(start=true), starts the program when supervisord does not run it (what
+    M(community.general.supervisorctl) does with C(state=started)), in the same module run as the wait.
   - Polls a program managed by supervisord until its health check passes.
   - The health check is an HTTP URL answering with an expected status, or a TCP port accepting connections.
   - Fails at once, with the tail of the program's log, when the program leaves the running states
@@ -58,18 +60,26 @@ options:
     description: How many bytes of the program's log to include in a failure message.
     type: int
     default: 3000
+  start:
+    description:
+      - Start the program first when it is not running or starting (stopped, exited, backing off or fatal), and
+        report a change.
+      - Without it, a program that is not running fails the wait at once.
+    type: bool
+    default: false
 notes:
-  - In check mode the module does not wait and reports no change.
+  - In check mode the module does not wait; with O(start=true) it reports whether it would start the program.
 """
 
 EXAMPLES = r"""
-- name: Wait for MinIO to report live
+- name: Start MinIO unless it runs, then wait for it to report live
   mlops.mlflow.supervisor_program_wait:
     name: minio
     supervisorctl_path: /opt/supervisor/bin/supervisorctl
     config: /var/lib/mlops/supervisor/supervisord.conf
     url: http://127.0.0.1:9000/minio/health/live
     timeout: 60
+    start: true
 
 - name: Wait for PostgreSQL to accept connections
   mlops.mlflow.supervisor_program_wait:
@@ -90,6 +100,11 @@ program_state:
   returned: always
   type: str
   sample: RUNNING
+started:
+  description: Whether the module started the program (or would have, in check mode).
+  returned: always
+  type: bool
+  sample: false
 """
 
 import socket
@@ -100,6 +115,8 @@ from ansible.module_utils.urls import open_url
 
 # States from which a program will not become healthy without intervention.
 DEAD_STATES = frozenset(("STOPPED", "EXITED", "FATAL", "BACKOFF", "UNKNOWN"))
+# States in which supervisord already runs the program (community.general.supervisorctl starts all others).
+RUN_STATES = frozenset(("RUNNING", "STARTING"))
 
 
 def parse_program_state(status_output):
@@ -169,6 +186,16 @@ class ProgramWaiter:
             elapsed=round(time.monotonic() - started, 1),
         )
 
+    def start(self):
+        """Start the program; fail with its log when supervisord cannot."""
+        rc, out, err = self.module.run_command(self.base_command + ["start", self.params["name"]])
+        if rc != 0:
+            self.fail_with_log(
+                "supervisorctl could not start %s: %s" % (self.params["name"], (out or err).strip()),
+                self.program_state()[0],
+                time.monotonic(),
+            )
+
     def wait(self):
         name = self.params["name"]
         started = time.monotonic()
@@ -205,15 +232,25 @@ def main():
             port=dict(type="int"),
             timeout=dict(type="int", default=120),
             log_bytes=dict(type="int", default=3000),
+            start=dict(type="bool", default=False),
         ),
         mutually_exclusive=[("url", "port")],
         required_one_of=[("url", "port")],
         supports_check_mode=True,
     )
+    waiter = ProgramWaiter(module)
+    started = False
+    if module.params["start"]:
+        state, _pid = waiter.program_state()
+        started = state not in RUN_STATES
+        if started and not module.check_mode:
+            waiter.start()
     if module.check_mode:
-        module.exit_json(changed=False, elapsed=0.0, program_state="UNKNOWN", msg="Not waited in check mode")
-    state, elapsed = ProgramWaiter(module).wait()
-    module.exit_json(changed=False, elapsed=elapsed, program_state=state)
+        module.exit_json(
+            changed=started, started=started, elapsed=0.0, program_state="UNKNOWN", msg="Not waited in check mode"
+        )
+    state, elapsed = waiter.wait()
+    module.exit_json(changed=started, started=started, elapsed=elapsed, program_state=state)
 
 
 if __name__ == "__main__":

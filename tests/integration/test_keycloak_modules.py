@@ -250,13 +250,13 @@ def test_group_and_members(keycloak, connection, realm):
 
     members = f"{base} group={group} members={user}"
     checked = module("keycloak_group_members", members, "--check", "--diff")
-    assert checked["changed"] is True and checked["added"] == [user]
-    assert checked["diff"] == {"before": {"members": []}, "after": {"members": [user]}}
+    assert checked["changed"] is True and checked["groups"] == [{"name": group, "added": [user], "removed": []}]
+    assert checked["diff"] == {"before": {group: []}, "after": {group: [user]}}
     assert user_group_names(keycloak, user) == set()
     assert module("keycloak_group_members", members)["changed"] is True
     assert user_group_names(keycloak, user) == {group}
     assert module("keycloak_group_members", members)["changed"] is False
-    assert module("keycloak_group_members", f"{members} state=absent")["removed"] == [user]
+    assert module("keycloak_group_members", f"{members} state=absent")["groups"][0]["removed"] == [user]
     assert user_group_names(keycloak, user) == set()
 
     # exact: the listed users become the only members; a user taken off the list loses the membership.
@@ -265,10 +265,10 @@ def test_group_and_members(keycloak, connection, realm):
     module("keycloak_group_members", f"{base} group={group} members={user},{other}")
     exact = f"{base} group={group} members={other} state=exact"
     checked = module("keycloak_group_members", exact, "--check", "--diff")
-    assert checked["changed"] is True and checked["removed"] == [user] and checked["added"] == []
-    assert checked["diff"] == {"before": {"members": sorted([user, other])}, "after": {"members": [other]}}
+    assert checked["changed"] is True and checked["groups"] == [{"name": group, "added": [], "removed": [user]}]
+    assert checked["diff"] == {"before": {group: sorted([user, other])}, "after": {group: [other]}}
     assert user_group_names(keycloak, user) == {group}
-    assert module("keycloak_group_members", exact)["removed"] == [user]
+    assert module("keycloak_group_members", exact)["groups"][0]["removed"] == [user]
     assert user_group_names(keycloak, user) == set() and user_group_names(keycloak, other) == {group}
     assert module("keycloak_group_members", exact)["changed"] is False
 
@@ -278,6 +278,91 @@ def test_group_and_members(keycloak, connection, realm):
 
     assert module("keycloak_group", f"{base} name={group} state=absent")["changed"] is True
     assert group not in group_names(keycloak)
+
+
+def test_users_groups_and_memberships_as_lists(keycloak, keycloak_admin, realm):
+    """The list forms the identity role uses: one module run (one admin login) for several users or groups."""
+    login = {
+        "auth_keycloak_url": keycloak_admin.url, "auth_username": keycloak_admin.user,
+        "auth_password": keycloak_admin.password, "realm": realm,
+    }
+    names = [unique_name("user"), unique_name("user")]
+    users = [
+        {"username": name, "email": f"{name}@example.com", "first_name": "List", "last_name": "Test",
+         "password": f"{name}-Passw0rd"}
+        for name in names
+    ]
+    args = json.dumps(dict(login, users=users))
+
+    checked = run_module("mlops.mlflow.keycloak_user", args, "--check", "--diff", "-v")
+    result = verbose_result(checked)
+    assert result["changed"] is True and result["changed_users"] == names
+    assert sorted(result["diff"]["after"]) == sorted(names) and result["diff"]["before"] == {}
+    assert "Passw0rd" not in checked.output, "no password in the output, diff included"
+    assert all(not keycloak.get_users({"username": name, "exact": True})
+               for name in names), "check mode must not create the users"
+
+    created = module("keycloak_user", args)
+    assert created["changed"] is True and [user["username"] for user in created["users"]] == names
+    assert all(user["id"] for user in created["users"])
+    assert module("keycloak_user", args)["changed"] is False
+
+    # A drifted profile: only that user changes, and the diff shows only that user.
+    users[1]["email"] = f"{names[1]}@example.org"
+    changed = module("keycloak_user", json.dumps(dict(login, users=users)), "--diff")
+    assert changed["changed_users"] == [names[1]]
+    assert changed["diff"] == {
+        "before": {names[1]: {"username": names[1], "email": f"{names[1]}@example.com", "firstName": "List",
+                              "lastName": "Test", "emailVerified": True, "enabled": True}},
+        "after": {names[1]: {"username": names[1], "email": f"{names[1]}@example.org", "firstName": "List",
+                             "lastName": "Test", "emailVerified": True, "enabled": True}},
+    }
+
+    twice = run_module("mlops.mlflow.keycloak_user", json.dumps(dict(login, users=users + users[:1])))
+    assert twice.returncode != 0
+    assert twice.module_result["msg"] == f"User(s) {names[0]} are listed more than once in users"
+
+    groups = [unique_name("group"), unique_name("group")]
+    group_args = json.dumps(dict(login, names=groups))
+    assert module("keycloak_group", group_args, "--check")["changed"] is True
+    assert not set(groups) & group_names(keycloak)
+    created_groups = module("keycloak_group", group_args)
+    assert created_groups["changed"] is True and [group["name"] for group in created_groups["groups"]] == groups
+    assert module("keycloak_group", group_args)["changed"] is False
+
+    # Both groups in one run; a user missing from the second group fails it before the first group changes.
+    members = [{"name": groups[0], "members": [names[0]]}, {"name": groups[1], "members": names}]
+    missing = run_module("mlops.mlflow.keycloak_group_members",
+                         json.dumps(dict(login, groups=members[:1] + [{"name": groups[1], "members": ["nosuchuser"]}])))
+    assert missing.returncode != 0
+    assert missing.module_result["msg"] == f"User(s) nosuchuser do not exist in realm '{realm}'"
+    assert user_group_names(keycloak, names[0]) == set()
+
+    member_args = json.dumps(dict(login, groups=members, state="exact"))
+    checked = module("keycloak_group_members", member_args, "--check", "--diff")
+    assert checked["groups"] == [
+        {"name": groups[0], "added": [names[0]], "removed": []},
+        {"name": groups[1], "added": sorted(names), "removed": []},
+    ]
+    assert checked["diff"] == {"before": {groups[0]: [], groups[1]: []},
+                               "after": {groups[0]: [names[0]], groups[1]: sorted(names)}}
+    assert user_group_names(keycloak, names[0]) == set(), "check mode must not add members"
+    assert module("keycloak_group_members", member_args)["changed"] is True
+    assert user_group_names(keycloak, names[0]) == set(groups) and user_group_names(keycloak, names[1]) == {groups[1]}
+    assert module("keycloak_group_members", member_args)["changed"] is False
+
+    # exact across both groups: taking a user off one list removes that membership only.
+    members[1]["members"] = [names[1]]
+    fewer = module("keycloak_group_members", json.dumps(dict(login, groups=members, state="exact")), "--diff")
+    assert fewer["groups"][1] == {"name": groups[1], "added": [], "removed": [names[0]]}
+    assert user_group_names(keycloak, names[0]) == {groups[0]}
+
+    removed = module("keycloak_user", json.dumps(dict(login, users=users, state="absent")), "--diff")
+    assert removed["changed_users"] == names and removed["users"] == []
+    assert sorted(removed["diff"]["before"]) == sorted(names) and removed["diff"]["after"] == {}
+    assert module("keycloak_user", json.dumps(dict(login, users=users, state="absent")))["changed"] is False
+    assert module("keycloak_group", json.dumps(dict(login, names=groups, state="absent")))["changed"] is True
+    assert not set(groups) & group_names(keycloak)
 
 
 def test_client_credentials_log_in_and_a_wrong_secret_is_named(keycloak, keycloak_admin, realm):

@@ -187,7 +187,7 @@ def test_a_keycloak_that_stays_down_is_given_up_on_within_the_retry_budget(keycl
         ("keycloak_oidc_client", "realm='' client_id=x", "realm"),
         ("keycloak_group_mapper", "realm='' client_scope=x name=x", "realm"),
         ("keycloak_group_members", "realm='' group=x members=[]", "realm"),
-        ("keycloak_user", "realm='' username=x", "realm"),
+        ("keycloak_user", "realm='' users=username=x", "realm"),
         ("keycloak_group", "realm=mlflow name=x auth_realm=''", "auth_realm"),
     ],
 )

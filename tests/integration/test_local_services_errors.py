@@ -147,6 +147,26 @@ def test_wait_fails_fast_with_the_log_of_a_program_that_exits(supervisord):
     assert elapsed < 30, "the wait should stop when the program dies, not at its timeout"
 
 
+def test_start_starts_a_stopped_program_once_and_check_mode_only_says_so(supervisord):
+    ctl = [str(supervisord["supervisorctl"]), "-c", str(supervisord["config"])]
+    subprocess.run([*ctl, "stop", "web"], check=True, capture_output=True)
+    url = f"url=http://127.0.0.1:{supervisord['http_port']}/ start=true"
+    checked = run_module(
+        "mlops.mlflow.supervisor_program_wait",
+        f"name=web config={supervisord['config']} supervisorctl_path={supervisord['supervisorctl']} {url}",
+        "--check",
+    )
+    assert checked.returncode == 0, checked.output
+    assert checked.module_result["changed"] is True and checked.module_result["started"] is True
+    assert "STOPPED" in subprocess.run([*ctl, "status", "web"], capture_output=True, text=True, check=False).stdout
+    started = _wait(supervisord, "web", url)
+    assert started.returncode == 0, started.output
+    assert started.module_result["changed"] is True and started.module_result["program_state"] == "RUNNING"
+    again = _wait(supervisord, "web", url)
+    assert again.returncode == 0, again.output
+    assert again.module_result["changed"] is False and again.module_result["started"] is False
+
+
 def test_wait_names_an_unknown_program(supervisord):
     result = _wait(supervisord, "nosuchprogram", "port=1")
     assert result.returncode != 0

@@ -133,3 +133,16 @@ def test_render_markdown_lists_figures_rows_tasks_and_problems():
     assert "| tracking: bare | 50.0 req/s | 49.0, 50.0, 51.0 |" in report
     assert "1. identity : Ensure the users: 10.96 s" in report
     assert "- run 2 changed 1 task" in report
+
+
+def test_render_markdown_names_the_inventories_of_the_noop_run():
+    results = {
+        "date": "2026-12-02", "runs": 3, "figures": {},
+        "host": {"cpus": 2, "load_before": [1.0, 1.0, 1.0], "load_after": [1.0, 1.0, 1.0]},
+        "details": {"site_noop_rerun": {
+            "options": ["--inventory", "inventories/local", "--inventory", "benchmarks/inventories/users"],
+            "slowest_tasks": [{"task": "identity : Ensure the users", "median_seconds": 1.5}]}},
+    }
+    report = stats.render_markdown(results)
+    assert ("Slowest tasks of the no-op re-run (--inventory inventories/local --inventory benchmarks/inventories/users)"
+            " (median seconds):") in report
