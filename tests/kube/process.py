@@ -126,7 +126,13 @@ def stop(component: Component) -> None:
     for sig, timeout in ((signal.SIGTERM, STOP_TIMEOUT), (signal.SIGKILL, 10)):
         if pid is None:
             break
-        os.kill(pid, sig)
+        # Its whole process group (each component's launcher starts a session of its own): a relay's socat forks a
+        # child per connection, and a child whose pod vanished without closing its end kept a PostgreSQL session
+        # open after the cluster was down (Molecule's teardown then refused to drop the databases in use).
+        try:
+            os.killpg(os.getpgid(pid), sig)
+        except ProcessLookupError:
+            pass
         deadline = time.monotonic() + timeout
         while component.running_pid() is not None and time.monotonic() < deadline:
             time.sleep(0.2)
