@@ -24,8 +24,9 @@ from mlflow_web import TIMEOUT, Api, WebLogin, check, log, read_secret, unique_n
 from resolve import host_and_address, resolve
 
 POLL_SECONDS = 0.25
-# Status reads after the rollout that may meet a stopping pod (one second apart).
+# Requests after the rollout that may meet a stopping pod: attempts, one second apart, and the answers waited out.
 GATEWAY_ATTEMPTS = 5
+GATEWAY_STATUSES = (502, 503, 504)
 
 
 def parse_args() -> argparse.Namespace:
@@ -51,15 +52,20 @@ class Poller(threading.Thread):
         self.outcomes: Counter = Counter()
         self.failed_in_a_row = 0
         self.longest_failure_run = 0
+        # (seconds since the poller started, outcome) of each failure, for the report.
+        self.failure_times: list[tuple[float, str]] = []
         self.stopping = threading.Event()
 
     def run(self) -> None:
+        started = time.monotonic()
         while not self.stopping.is_set():
             try:
                 outcome = self.probe()
             except requests.RequestException as error:
                 outcome = type(error).__name__
             self.outcomes[outcome] += 1
+            if outcome != "ok":
+                self.failure_times.append((round(time.monotonic() - started, 1), outcome))
             self.failed_in_a_row = 0 if outcome == "ok" else self.failed_in_a_row + 1
             self.longest_failure_run = max(self.longest_failure_run, self.failed_in_a_row)
             self.stopping.wait(POLL_SECONDS)
@@ -69,20 +75,17 @@ class Poller(threading.Thread):
         return sum(count for outcome, count in self.outcomes.items() if outcome != "ok")
 
 
-def settled_status(user: WebLogin) -> dict:
-    """The session's status once the gateway answers. Right after `helm --wait` the old pods are still stopping, and
-    a request Traefik sends on its kept connection to one of them can still get a 502 (the race the pollers
-    tolerate); a few such answers are waited out, a refused or lost session is not."""
-    for attempt in range(GATEWAY_ATTEMPTS):
-        try:
-            return user.status()
-        except requests.HTTPError as error:
-            if error.response is None or error.response.status_code not in (502, 503, 504):
-                raise
-            if attempt == GATEWAY_ATTEMPTS - 1:
-                raise
-            time.sleep(1)
-    return {}
+def through_settling_gateway(call) -> requests.Response:
+    """The answer of call() once the gateway answers. Right after `helm --wait` the old pods are still stopping, and a
+    request Traefik sends on its kept connection to one of them can still get a 502 (the race the pollers tolerate;
+    the pod closed the connection without reading the request, so sending it again is safe): a few such answers are
+    waited out, a second apart. Any other answer is returned as it is."""
+    for _ in range(GATEWAY_ATTEMPTS - 1):
+        answer = call()
+        if answer.status_code not in GATEWAY_STATUSES:
+            return answer
+        time.sleep(1)
+    return call()
 
 
 def main() -> None:
@@ -119,13 +122,21 @@ def main() -> None:
         for poller in pollers:
             poller.stopping.set()
             poller.join()
-        api.expect(200, "POST", "experiments/delete", {"experiment_id": experiment})
-        user.delete_key(key["id"])
+        # Cleanup right after the rollout, while the old pods may still be stopping.
+        deleted = through_settling_gateway(
+            lambda: api.call("POST", "experiments/delete", {"experiment_id": experiment}))
+        check(deleted.status_code == 200, f"deleting the experiment: HTTP {deleted.status_code} {deleted.text[:200]}")
+        deleted = through_settling_gateway(lambda: user.session.delete(
+            f"{url}/api/2.0/mlflow/users/current/tokens/{key['id']}", timeout=TIMEOUT))
+        check(deleted.status_code == 200, f"deleting the access key: HTTP {deleted.status_code} {deleted.text[:200]}")
 
     for poller in pollers:
         log(f"{poller.name}: {sum(poller.outcomes.values())} requests during the {took:.0f} s rollout, "
-            f"{dict(poller.outcomes)}, longest run of failures {poller.longest_failure_run}")
-    check(settled_status(user).get("authenticated"), "the session made before the rollout is gone")
+            f"{dict(poller.outcomes)}, longest run of failures {poller.longest_failure_run}, "
+            f"failures at (second, outcome) {poller.failure_times}")
+    status = through_settling_gateway(lambda: user.session.get(f"{url}/auth/status", timeout=TIMEOUT))
+    check(status.status_code == 200 and status.json().get("authenticated"),
+          f"the session made before the rollout is gone: HTTP {status.status_code} {status.text[:200]}")
     log("the session made before the rollout is still logged in after it")
     for poller in pollers:
         total = sum(poller.outcomes.values())
