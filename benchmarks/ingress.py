@@ -38,16 +38,15 @@ import requests
 import urllib3
 
 from benchmarks import stats
-from benchmarks.stack import STATE_DIR
 from tests.e2e.mlflow_web import WebLogin
 from tests.e2e.resolve import resolve
+from tests.stack_layout import SECRETS_DIR, STATE_DIR
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 KUBE_DIR = STATE_DIR / "test-kube"
 KUBECONFIG = KUBE_DIR / "kubeconfig"
 CA_FILE = KUBE_DIR / "ingress-tls" / "ca.crt"
 TRAEFIK_BINARY = KUBE_DIR / "bin" / "traefik"
-SECRETS_DIR = STATE_DIR / "secrets"
 # Nothing resolves the public name: connections go to Traefik's address, with the name as SNI and Host.
 PUBLIC_HOST = "mlflow.kubernetes.test"
 PUBLIC_URL = f"https://{PUBLIC_HOST}"

@@ -6,7 +6,6 @@ import contextlib
 import datetime
 import json
 import os
-import re
 import shlex
 import signal
 import socket
@@ -20,10 +19,8 @@ import requests
 from psycopg2 import sql
 
 from tests.e2e.mlflow_web import WebLogin
+from tests.stack_layout import SECRETS_DIR, SERVER_STATE_DIR, SERVER_VENV, STATE_DIR
 
-STATE_DIR = Path(os.environ.get("MLOPS_MLFLOW_STATE_DIR", Path.home() / ".local" / "state" / "mlops-mlflow"))
-# The local inventory's server_state_dir.
-SERVER_STATE_DIR = Path("/var/lib/mlops-mlflow/mlflow")
 DEPLOYED_URL = "http://127.0.0.1:5000"
 DEMO_USER = "demo-user"
 
@@ -39,12 +36,9 @@ def read_env_file(path):
     return environment
 
 
-def server_mlflow_binary(start_script=SERVER_STATE_DIR / "start-mlflow.sh"):
-    """The `mlflow` executable of the deployed server's virtualenv, read from its start script."""
-    match = re.search(r"^exec (\S+/bin/mlflow) server", Path(start_script).read_text(encoding="utf-8"), re.MULTILINE)
-    if not match:
-        raise RuntimeError(f"no `exec .../bin/mlflow server` line in {start_script}")
-    return Path(shlex.split(match.group(1))[0])
+def server_mlflow_binary():
+    """The `mlflow` executable of the deployed server's virtualenv."""
+    return SERVER_VENV / "bin" / "mlflow"
 
 
 def installed_versions(mlflow_binary):
@@ -64,7 +58,7 @@ def load_endpoints():
 
 
 def read_secret(name):
-    return (STATE_DIR / "secrets" / name).read_text(encoding="utf-8").strip()
+    return (SECRETS_DIR / name).read_text(encoding="utf-8").strip()
 
 
 def wait_for_http(url, timeout, process=None):

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import urllib.error
 import urllib.request
 from dataclasses import dataclass, field
@@ -12,10 +11,8 @@ from pathlib import Path
 import pytest
 
 from tests.ansible_runner import run_playbook
+from tests.stack_layout import STATE_DIR
 
-STATE_DIR = Path(
-    os.environ.get("MLOPS_MLFLOW_STATE_DIR", Path.home() / ".local" / "state" / "mlops-mlflow")
-)
 MLFLOW_URL = "http://127.0.0.1:5000"
 
 

@@ -39,10 +39,10 @@ def realm_user(keycloak):
 @pytest.fixture(scope="module")
 def mlflow_admin(deployed_mlflow, local_stack):
     """demo-admin's login and an access key of its own (deleted afterwards): the admin API's credential."""
-    from tests.conftest import STATE_DIR
     from tests.e2e.mlflow_web import WebLogin
+    from tests.stack_layout import SECRETS_DIR
 
-    password = (STATE_DIR / "secrets" / "keycloak_user_demo-admin_password").read_text().strip()
+    password = (SECRETS_DIR / "keycloak_user_demo-admin_password").read_text().strip()
     login = WebLogin(deployed_mlflow, "demo-admin", password)
     key = login.create_named_key(unique_name("e2e-admin"))
     yield login, key["token"]

@@ -17,7 +17,7 @@ import pytest
 from playwright.sync_api import Page, sync_playwright
 
 from tests.ansible_runner import REPO_ROOT
-from tests.conftest import STATE_DIR
+from tests.stack_layout import SECRETS_DIR
 from tests.conftest import MLFLOW_URL, http_status
 
 pytestmark = pytest.mark.e2e
@@ -79,7 +79,7 @@ def delete_access_key(page: Page, name: str) -> None:
 
 
 def test_browser_logs_in_through_keycloak_and_creates_an_access_key(chromium, deployed_mlflow):
-    password = (STATE_DIR / "secrets" / f"keycloak_user_{USER}_password").read_text(encoding="utf-8").strip()
+    password = (SECRETS_DIR / f"keycloak_user_{USER}_password").read_text(encoding="utf-8").strip()
     key_name = f"browser-{uuid.uuid4().hex[:10]}"
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     with sync_playwright() as playwright:

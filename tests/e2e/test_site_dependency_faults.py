@@ -34,7 +34,7 @@ import requests
 import yaml
 
 from tests.ansible_runner import REPO_ROOT, run_playbook
-from tests.conftest import STATE_DIR
+from tests.stack_layout import SECRETS_DIR, SERVER_VENV, STATE_DIR
 
 pytestmark = pytest.mark.e2e
 
@@ -76,11 +76,8 @@ def program_pid(program: str) -> int:
 
 
 def server_python() -> str:
-    """The MLflow server's interpreter (it has mlflow), from the start script supervisord runs."""
-    program = (Path(endpoints()["supervisor"]["programs_dir"]) / "mlflow.conf").read_text()
-    start_script = re.search(r"^command=(\S+)", program, re.MULTILINE).group(1)
-    venv = re.search(r"^exec (\S+)/bin/mlflow ", Path(start_script).read_text(), re.MULTILINE).group(1)
-    return f"{venv}/bin/python"
+    """The MLflow server's interpreter (it has mlflow)."""
+    return str(SERVER_VENV / "bin" / "python")
 
 
 def answers_200(url: str) -> bool:
@@ -314,7 +311,7 @@ def faults() -> Iterator[Faults]:
     if not mlflow_serves():
         result = run_playbook("playbooks/site.yml")
         assert result.returncode == 0, result.output[-6000:]
-    command = [server_python(), str(FAULT_CLIENT), "--secrets-dir", str(STATE_DIR / "secrets"), "--user", USER]
+    command = [server_python(), str(FAULT_CLIENT), "--secrets-dir", str(SECRETS_DIR), "--user", USER]
     env = dict(os.environ, MLFLOW_TRACKING_URI=MLFLOW_URL)
     made = client_run([*command, "key", "--name", f"faults-{uuid.uuid4().hex[:10]}"], env, "creating an access key")
     created = json.loads(made.splitlines()[-1])

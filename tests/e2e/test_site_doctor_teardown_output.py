@@ -11,7 +11,7 @@ from __future__ import annotations
 import pytest
 
 from tests.ansible_runner import run_playbook
-from tests.conftest import STATE_DIR
+from tests.stack_layout import SECRETS_DIR
 from tests.keycloak_api import client_secret
 
 pytestmark = [pytest.mark.e2e, pytest.mark.keycloak]
@@ -20,7 +20,7 @@ PLAYBOOKS = ("playbooks/doctor.yml", "playbooks/teardown.yml", "playbooks/site.y
 
 
 def stored_secrets() -> dict[str, str]:
-    return {path.name: path.read_text().strip() for path in sorted((STATE_DIR / "secrets").iterdir())}
+    return {path.name: path.read_text().strip() for path in sorted((SECRETS_DIR).iterdir())}
 
 
 def test_no_secret_shows_at_vvv(deployed_mlflow, keycloak):

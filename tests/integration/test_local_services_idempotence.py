@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from tests.ansible_runner import run_playbook
-from tests.conftest import STATE_DIR
+from tests.stack_layout import SECRETS_DIR, STATE_DIR
 
 pytestmark = pytest.mark.harness
 
@@ -44,7 +44,7 @@ def test_check_mode_on_the_running_stack_reports_no_change(local_stack):
 
 
 def test_admin_passwords_are_private_files(local_stack):
-    secrets = STATE_DIR / "secrets"
+    secrets = SECRETS_DIR
     assert (secrets.stat().st_mode & 0o777) == 0o700
     for name in ("postgresql_admin_password", "keycloak_admin_password", "minio_root_password"):
         assert ((secrets / name).stat().st_mode & 0o777) == 0o600

@@ -15,7 +15,7 @@ import pytest
 from minio import Minio
 
 from tests.ansible_runner import run_playbook
-from tests.conftest import STATE_DIR
+from tests.stack_layout import SECRETS_DIR, STATE_DIR
 from tests.keycloak_api import realm_admin
 
 pytestmark = pytest.mark.harness
@@ -83,7 +83,7 @@ def test_the_state_directory_is_private_to_its_service(local_stack, service):
 
 
 def test_the_services_read_neither_the_secrets_nor_each_others_state(local_stack):
-    secrets = STATE_DIR / "secrets"
+    secrets = SECRETS_DIR
     assert (owner(secrets), mode(secrets)) == ("root", 0o700)
     keycloak, minio = local_stack["keycloak"], local_stack["minio"]
     for user in (keycloak["user"], minio["user"]):

@@ -15,12 +15,12 @@ import pytest
 import requests
 
 from tests.ansible_runner import run_playbook
-from tests.conftest import MLFLOW_URL, STATE_DIR
+from tests.conftest import MLFLOW_URL
+from tests.stack_layout import SECRETS_DIR, SERVER_STATE_DIR, SERVER_VENV, STATE_DIR
 
 pytestmark = pytest.mark.e2e
 
-# The local inventory's server_state_dir and server_user.
-SERVER_STATE_DIR = Path("/var/lib/mlops-mlflow/mlflow")
+# The local inventory's server_user.
 SERVER_USER = "mlflow"
 # Longer than MLflow's own retries of its first database connection (about 50 s): it exits once, and supervisord
 # has to start it again.
@@ -51,7 +51,7 @@ def as_server_user(*command) -> int:
 
 
 def test_configuration_change_restarts_the_server_once_and_keeps_its_secret_key(deployed_mlflow):
-    secret_key_file = STATE_DIR / "secrets" / "mlflow_secret_key"
+    secret_key_file = SECRETS_DIR / "mlflow_secret_key"
     env_file = SERVER_STATE_DIR / "mlflow.env"
     assert "export LOG_LEVEL=INFO" in env_file.read_text()
     secret_key = secret_key_file.read_text()
@@ -130,14 +130,15 @@ def test_the_server_runs_as_its_own_user_which_alone_reads_its_environment_file(
     env_file = SERVER_STATE_DIR / "mlflow.env"
     assert (owner(SERVER_STATE_DIR), mode(SERVER_STATE_DIR)) == (SERVER_USER, 0o700)
     assert (owner(env_file), mode(env_file)) == (SERVER_USER, 0o600)
-    secrets = STATE_DIR / "secrets"
+    secrets = SECRETS_DIR
     assert (owner(secrets), mode(secrets)) == ("root", 0o700)
     assert as_server_user("cat", str(secrets / "mlflow_secret_key")) != 0
 
 
 def test_the_server_runs_from_a_virtualenv_and_an_interpreter_its_user_cannot_change(local_stack):
     start_script = SERVER_STATE_DIR / "start-mlflow.sh"
-    venv = Path(re.search(r"^exec (\S+)/bin/mlflow server", start_script.read_text(), re.MULTILINE).group(1))
+    venv = SERVER_VENV.resolve()
+    assert f"exec {venv}/bin/mlflow server " in start_script.read_text()
     interpreter = Path(f"/proc/{server_pid()}/exe").resolve()
     assert interpreter == (venv / "bin" / "python3").resolve()
     for path in (interpreter, interpreter.parent, venv, venv / "bin", venv / "bin" / "mlflow", start_script):

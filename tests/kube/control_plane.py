@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import shutil
 import ssl
 import sys
@@ -25,14 +24,13 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
+from tests import stack_layout
 from tests.kube import build, images, ingress, node, observability
 from tests.kube import process as processes
 from tests.kube.pki import Pki, ensure_pki, write_kubeconfig
 from tests.kube.process import Component
 
-STATE_DIR = (
-    Path(os.environ.get("MLOPS_MLFLOW_STATE_DIR", Path.home() / ".local" / "state" / "mlops-mlflow")) / "test-kube"
-)
+STATE_DIR = stack_layout.STATE_DIR / "test-kube"
 HOST = "127.0.0.1"
 # Away from the local stack's ports (5000, 5433, 8080, 9000, 9001, 9100) and from a real cluster's defaults.
 ETCD_CLIENT_PORT = 23790
