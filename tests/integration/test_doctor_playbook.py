@@ -27,8 +27,10 @@ def test_doctor_passes_on_a_working_deployment(deployed):
     result = run_playbook("playbooks/doctor.yml")
     assert result.returncode == 0, result.output[-4000:]
     table = rows(result.output)
-    assert len(table) == 11, table
+    assert len(table) == 13, table
     assert set(table.values()) == {"PASS"}, table
+    for database in ("mlflow", "mlflow_auth"):
+        assert re.search(rf"PASS  Schema version of {database} +Alembic revision [0-9a-f]{{12}}\b", result.output)
     assert result.recap()["changed"] == 0
 
 
