@@ -36,8 +36,8 @@ options:
     default: prefer
   connect_params:
     description:
-      - More libpq connection parameters, for example C({connect_timeout: 10}) so that an unreachable server fails in
-        seconds.
+      - More libpq connection parameters, for example C(connect_timeout=10) as a dictionary, so that an
+        unreachable server fails in seconds.
     type: dict
     default: {}
   bin_dir:

@@ -11,9 +11,9 @@ short_description: Write a realm's configuration (clients, client scopes, groups
 version_added: 0.1.0
 description:
   - Asks Keycloak for the realm's partial export (C(POST /admin/realms/<realm>/partial-export) with clients, groups
-    and roles) and writes it to O(dest) as JSON (mode 0600), with every secret removed: client secrets and any other
-    value Keycloak masks (C(**********)) or names a secret, password, credential or private key. Users are not part
-    of it.
+    and roles) and writes it to O(dest) as JSON (mode 0600), with every secret removed, that is client secrets and any
+    other value Keycloak masks (C(**********)) or names a secret, password, credential or private key. Users are not
+    part of it.
   - The file is for reference and comparison (what the realm looked like); nothing in this collection imports it.
   - Writes O(dest) only when its content differs, so a second run against an unchanged realm changes nothing.
 author:

@@ -15,7 +15,7 @@ description:
   - With O(direction=upload), puts every regular file below O(path) into O(bucket) under its path relative to
     O(path).
   - A file or object that is there already with the same size and MD5 (the object's ETag) is not copied again, so a
-    second run copies nothing. An object uploaded in several parts has an ETag that is no MD5: for it the size alone is
+    second run copies nothing. An object uploaded in several parts has an ETag that is no MD5; for it the size alone is
     compared.
   - What it does not copy, either way, is left as it is (nothing is deleted); noncurrent versions, delete markers,
     tags and user metadata of objects are not copied.

@@ -13,7 +13,7 @@ description:
   - Checks the archive O(src) first, the way M(mlops.mlflow.postgresql_dump) checks what it writes (C(pg_restore
     --list), then every data block read back), and fails with one line when it is not readable, before connecting.
   - Refuses a database that holds any table, view, sequence or other relation outside the system schemas.
-  - Restores with C(pg_restore --no-owner --single-transaction --exit-on-error) as O(login_user): everything restored
+  - Restores with C(pg_restore --no-owner --single-transaction --exit-on-error) as O(login_user), so everything restored
     belongs to that login (connect as the database's owner), and a failure leaves the database as empty as it was.
 author:
   - mlops.mlflow maintainers (@mlops-mlflow)
@@ -36,7 +36,7 @@ attributes:
     description: Nothing to show.
     support: none
 notes:
-  - Not idempotent by itself: a second run finds the database no longer empty and fails. The database role's restore
+  - Not idempotent by itself; a second run finds the database no longer empty and fails. The database role's restore
     (C(tasks_from=restore)) marks the databases it restored and skips them on the next run.
 """
 
