@@ -114,7 +114,8 @@ def test_backup_teardown_site_restore_round_trip(deployed_mlflow, realm_user, tm
         backup = newest_backup(started)
         manifest = json.loads((backup / "manifest.json").read_text())
         assert backup.stat().st_mode & 0o777 == 0o700
-        assert {"mlflow.pgc", "mlflow_auth.pgc", "realm.json", "objects/" + state["artifact_key"]} <= set(manifest["files"])
+        artifact = "objects/" + state["artifact_key"]
+        assert {"mlflow.pgc", "mlflow_auth.pgc", "realm.json", artifact} <= set(manifest["files"])
         assert all(manifest["versions"][name] for name in ("mlflow", "mlflow_oidc_auth", "postgresql", "keycloak"))
         assert manifest["databases"]["tracking"]["schema_revision"] and manifest["databases"]["auth"]["schema_revision"]
         realm = (backup / "realm.json").read_text()
