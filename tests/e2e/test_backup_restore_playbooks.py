@@ -64,15 +64,15 @@ def newest_backup(since: float) -> Path:
 
 
 def damaged_copy(backup: Path, destination: Path, forge_manifest: bool) -> Path:
-    """A copy of the backup with a damaged tracking dump: bytes flipped in its middle; with forge_manifest, its end cut
-    off (the table data after the table of contents, which pg_restore --list never reads) and the manifest's SHA256
+    """A copy of the backup with a damaged tracking dump: bytes flipped in its middle; with forge_manifest, its last bytes
+    cut off (table data: the archive ends with it, and pg_restore --list never reads it) and the manifest's SHA256
     made to match, so that only pg_restore's reading of the data can tell."""
     copy = destination / backup.name
     shutil.copytree(backup, copy)
     dump = copy / "mlflow.pgc"
     data = bytearray(dump.read_bytes())
     if forge_manifest:
-        data = data[: len(data) * 6 // 10]
+        data = data[:-16]
     else:
         for offset in range(len(data) // 2, len(data) // 2 + 64):
             data[offset] ^= 0xFF
