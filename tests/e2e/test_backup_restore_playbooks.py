@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import re
 import shutil
 import subprocess
 import time
@@ -26,25 +25,21 @@ import pytest
 import requests
 
 from tests.ansible_runner import REPO_ROOT, run_playbook
-from tests.conftest import MLFLOW_URL, STATE_DIR, http_status
+from tests.conftest import MLFLOW_URL, http_status
 from tests.e2e.mlflow_web import Api, WebLogin
+from tests.stack_layout import SECRETS_DIR, SERVER_VENV, STATE_DIR
 
 pytestmark = [pytest.mark.e2e, pytest.mark.keycloak, pytest.mark.postgres, pytest.mark.minio]
 
 SURVIVOR = REPO_ROOT / "tests" / "e2e" / "survivor.py"
-START_SCRIPT = Path("/var/lib/mlops-mlflow/mlflow/start-mlflow.sh")
 BACKUPS = STATE_DIR / "backups"
-
-
-def server_python() -> str:
-    """The MLflow server's interpreter (it has the mlflow client), as the Molecule scenarios find it."""
-    return re.search(r"exec (\S+)/bin/mlflow ", START_SCRIPT.read_text()).group(1) + "/bin/python"
 
 
 def survivor(action: str, state_file: Path) -> dict:
     completed = subprocess.run(
-        [server_python(), str(SURVIVOR), action, f"--mlflow-url={MLFLOW_URL}", f"--state-file={state_file}",
-         f"--secrets-dir={STATE_DIR / 'secrets'}"],
+        # The MLflow server's interpreter has the mlflow client.
+        [str(SERVER_VENV / "bin" / "python"), str(SURVIVOR), action, f"--mlflow-url={MLFLOW_URL}",
+         f"--state-file={state_file}", f"--secrets-dir={SECRETS_DIR}"],
         capture_output=True, text=True, timeout=300, check=False,
     )
     assert completed.returncode == 0, f"survivor.py {action}:\n{completed.stdout[-2000:]}{completed.stderr[-4000:]}"
@@ -177,8 +172,7 @@ def clean_up(state: dict, reader: str) -> None:
                     timeout=30)
     requests.post(f"{MLFLOW_URL}/api/2.0/mlflow/experiments/delete", json={"experiment_id": state["experiment_id"]},
                   auth=auth, timeout=30)
-    admin = WebLogin(MLFLOW_URL, "demo-admin", (STATE_DIR / "secrets" / "keycloak_user_demo-admin_password").read_text()
-                     .strip())
+    admin = WebLogin(MLFLOW_URL, "demo-admin", (SECRETS_DIR / "keycloak_user_demo-admin_password").read_text().strip())
     key = admin.create_named_key(f"clean-up-{reader}")
     requests.delete(f"{MLFLOW_URL}/api/2.0/mlflow/users", json={"username": reader}, auth=("demo-admin", key["token"]),
                     timeout=30)
