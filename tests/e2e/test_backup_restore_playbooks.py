@@ -145,7 +145,7 @@ def test_backup_teardown_site_restore_round_trip(deployed_mlflow, realm_user, tm
 
         survivor("check", state_file)
         Api(MLFLOW_URL, basic=(reader, reader_key)).expect(
-            200, "GET", "experiments/get", {"experiment_id": state["experiment_id"]})
+            200, "GET", "experiments/get", params={"experiment_id": state["experiment_id"]})
         Api(MLFLOW_URL, basic=(reader, reader_key)).expect(403, "POST", "runs/create",
                                                            {"experiment_id": state["experiment_id"]})
 
