@@ -122,14 +122,12 @@ def main():
     )
     db, dest = module.params["db"], module.params["dest"]
     client = PostgresqlClient(module)
-    result = dict(changed=False, dest=dest)
 
     if os.path.exists(dest):
-        header = client.verify_archive(dest)
-        module.exit_json(size=os.path.getsize(dest), sha256=module.sha256(dest), **dict(result, **_facts(header)))
+        module.exit_json(**written(module, dest, client.verify_archive(dest), changed=False))
     # In check mode the directory may be one the run would have created.
     if module.check_mode:
-        module.exit_json(**dict(result, changed=True, size=0, sha256=""))
+        module.exit_json(changed=True, dest=dest, size=0, sha256="")
     if not os.path.isdir(os.path.dirname(dest) or "."):
         module.fail_json(msg="The directory of %s does not exist: create it first" % dest)
 
@@ -147,12 +145,14 @@ def main():
         os.rename(partial, dest)
     finally:
         remove(partial)
-    module.exit_json(size=os.path.getsize(dest), sha256=module.sha256(dest),
-                     **dict(result, changed=True, **_facts(header)))
+    module.exit_json(**written(module, dest, header, changed=True))
 
 
-def _facts(header):
-    return dict((key, header[key]) for key in ("entries", "server_version", "pg_dump_version"))
+def written(module, dest, header, changed):
+    """The module's result for the dump at `dest`, whose archive header is `header`."""
+    result = dict((key, header[key]) for key in ("entries", "server_version", "pg_dump_version"))
+    result.update(changed=changed, dest=dest, size=os.path.getsize(dest), sha256=module.sha256(dest))
+    return result
 
 
 if __name__ == "__main__":

@@ -573,8 +573,7 @@ def test_backup_then_restore_as_the_owner_and_a_second_restore_changes_nothing(c
     info = _backup(configured)
     backup = Path(info["path"])
     assert backup.parent == configured.backup_dir and backup.stat().st_mode & 0o777 == 0o700
-    assert sorted(path.name for path in backup.iterdir()) == sorted([f"{configured.tracking}.pgc",
-                                                                      f"{configured.auth}.pgc"])
+    assert {path.name for path in backup.iterdir()} == {f"{configured.tracking}.pgc", f"{configured.auth}.pgc"}
     assert all(path.stat().st_mode & 0o777 == 0o600 for path in backup.iterdir())
     assert info["tracking"]["name"] == configured.tracking and info["tracking"]["entries"] > 0
     assert info["tracking"]["schema_revision"] == "", "no alembic_version table in these databases"
@@ -614,4 +613,3 @@ def test_a_damaged_dump_is_refused_before_anything_is_dropped(configured):
         assert refused.returncode != 0
         assert f"Dump {damaged} is damaged: pg_restore cannot read its data back" in " ".join(refused.output.split())
         assert _rows_and_owner(configured, configured.tracking, "runs") == ([(1, "a"), (2, "b")], configured.owner)
-

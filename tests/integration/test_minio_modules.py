@@ -475,4 +475,3 @@ def test_mirror_refuses_a_key_that_cannot_be_a_file_before_copying_anything(mini
         "Object 'folder/' of bucket %s cannot be a file: it has an empty path segment (a leading, trailing or doubled "
         "/); nothing was copied" % bucket)
     assert not (tmp_path / "objects").exists()
-
