@@ -23,6 +23,7 @@ from tests.ansible_runner import AnsibleResult, run_playbook
 pytestmark = pytest.mark.postgres
 
 FACTS_PLAYBOOK = Path(__file__).parent / "playbooks" / "database_facts.yml"
+BACKUP_RESTORE_PLAYBOOK = Path(__file__).parent / "playbooks" / "database_backup_restore.yml"
 
 
 @dataclass
@@ -71,6 +72,10 @@ class Deployment:
         # Only the database part: the other parts would act on the real deployment's MinIO and Keycloak.
         return run_playbook("playbooks/teardown.yml", "--tags", "database", *self._extra_vars(), *args,
                             timeout=timeout)
+
+    def entry(self, entry: str, **extra) -> AnsibleResult:
+        """One of the entry points backup, restore_check and restore."""
+        return run_playbook(BACKUP_RESTORE_PLAYBOOK, *self._extra_vars(entry=entry, **extra), timeout=300)
 
     def owner_password(self) -> str:
         return self.password_file.read_text().strip()
@@ -538,3 +543,73 @@ def test_teardown_refuses_databases_the_collection_did_not_create(deployment):
     assert "Set database_adopt_existing=true" in message
     assert _database_names(admin, deployment.tracking, deployment.auth) == {deployment.tracking, deployment.auth}
     assert not deployment.backup_dir.exists()
+
+
+def _fill(deployment: Deployment) -> None:
+    """A table of two rows in each database, made by the owner as MLflow makes its tables."""
+    for database, table in ((deployment.tracking, "runs"), (deployment.auth, "users")):
+        with _cursor(deployment.connect_as_owner(database)) as cursor:
+            cursor.execute(sql.SQL("CREATE TABLE {} (id int, name text)").format(sql.Identifier(table)))
+            cursor.execute(sql.SQL("INSERT INTO {} VALUES (1, 'a'), (2, 'b')").format(sql.Identifier(table)))
+
+
+def _rows_and_owner(deployment: Deployment, database: str, table: str) -> tuple[list, str]:
+    with _cursor(deployment.connect_as_owner(database)) as cursor:
+        cursor.execute(sql.SQL("SELECT * FROM {} ORDER BY 1").format(sql.Identifier(table)))
+        rows = cursor.fetchall()
+        cursor.execute("SELECT pg_get_userbyid(relowner) FROM pg_class WHERE relname = %s", (table,))
+        return rows, cursor.fetchone()[0]
+
+
+def _backup(deployment: Deployment) -> dict:
+    facts_file = deployment.tmp_path / "backup.json"
+    result = deployment.entry("backup", facts_file=str(facts_file))
+    assert result.returncode == 0, result.output[-4000:]
+    return json.loads(facts_file.read_text())
+
+
+def test_backup_then_restore_as_the_owner_and_a_second_restore_changes_nothing(configured):
+    _fill(configured)
+    info = _backup(configured)
+    backup = Path(info["path"])
+    assert backup.parent == configured.backup_dir and backup.stat().st_mode & 0o777 == 0o700
+    assert {path.name for path in backup.iterdir()} == {f"{configured.tracking}.pgc", f"{configured.auth}.pgc"}
+    assert all(path.stat().st_mode & 0o777 == 0o600 for path in backup.iterdir())
+    assert info["tracking"]["name"] == configured.tracking and info["tracking"]["entries"] > 0
+    assert info["tracking"]["schema_revision"] == "", "no alembic_version table in these databases"
+    assert info["server_version"].startswith("15.")
+
+    # Recorded after the backup: the restore takes it away again.
+    with _cursor(configured.connect_as_owner(configured.tracking)) as cursor:
+        cursor.execute("INSERT INTO runs VALUES (3, 'c')")
+    restore = {"database_restore_tracking_file": str(backup / f"{configured.tracking}.pgc"),
+               "database_restore_auth_file": str(backup / f"{configured.auth}.pgc"),
+               "database_restore_id": "backup-1"}
+    restored = configured.entry("restore", **restore)
+    assert restored.returncode == 0, restored.output[-4000:]
+    for database, table in ((configured.tracking, "runs"), (configured.auth, "users")):
+        assert _rows_and_owner(configured, database, table) == ([(1, "a"), (2, "b")], configured.owner)
+    assert _comments(configured.admin, configured.tracking, configured.auth, configured.owner) == {
+        configured.tracking: MARKER, configured.auth: MARKER, configured.owner: MARKER}
+
+    again = configured.entry("restore", **restore)
+    assert again.returncode == 0, again.output[-4000:]
+    assert again.recap()["changed"] == 0, again.output[-4000:]
+    checked = configured.entry("restore_check", **restore)
+    assert checked.returncode == 0 and checked.recap()["changed"] == 0, checked.output[-4000:]
+
+
+def test_a_damaged_dump_is_refused_before_anything_is_dropped(configured):
+    _fill(configured)
+    backup = Path(_backup(configured)["path"])
+    damaged = configured.tmp_path / "damaged.pgc"
+    # The last bytes cut off: table data (the archive ends with it), which pg_restore --list never reads.
+    damaged.write_bytes((backup / f"{configured.tracking}.pgc").read_bytes()[:-16])
+    restore = {"database_restore_tracking_file": str(damaged),
+               "database_restore_auth_file": str(backup / f"{configured.auth}.pgc"),
+               "database_restore_id": "backup-1"}
+    for entry in ("restore_check", "restore"):
+        refused = configured.entry(entry, **restore)
+        assert refused.returncode != 0
+        assert f"Dump {damaged} is damaged: pg_restore cannot read its data back" in " ".join(refused.output.split())
+        assert _rows_and_owner(configured, configured.tracking, "runs") == ([(1, "a"), (2, "b")], configured.owner)

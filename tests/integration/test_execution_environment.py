@@ -42,7 +42,9 @@ MODULE_PACKAGES = {
     "kubernetes.core.helm": "helm",
     "kubernetes.core.helm_info": "helm",
     "kubernetes.core.helm_template": "helm",
-    "community.postgresql.postgresql_db": "postgresql",  # pg_dump, for the database role's backup
+    # pg_dump, pg_restore and psql, for the database role's backup and restore.
+    "mlops.mlflow.postgresql_dump": "postgresql",
+    "mlops.mlflow.postgresql_restore": "postgresql",
 }
 
 

@@ -226,6 +226,32 @@ def test_client_converges_and_its_secret_is_only_returned_on_request(keycloak, c
     assert module("keycloak_oidc_client", f"{args} state=absent")["changed"] is False
 
 
+def test_realm_export_keeps_clients_groups_and_mappers_without_any_secret(keycloak, connection, realm, tmp_path):
+    client_id = unique_name("client")
+    module("keycloak_oidc_client", f"{connection} realm={realm} client_id={client_id} "
+                                   "redirect_uris=http://127.0.0.1:5000/callback")
+    module("keycloak_group", f"{connection} realm={realm} names={unique_name('group')}")
+    secret = client_secret(keycloak, client_id)
+    dest = tmp_path / "realm.json"
+
+    checked = module("keycloak_realm_export", f"{connection} realm={realm} dest={dest}", "--check")
+    assert checked["changed"] is True and not dest.exists()
+    exported = run_module("mlops.mlflow.keycloak_realm_export", f"{connection} realm={realm} dest={dest}", "-v")
+    result = verbose_result(exported)
+    text = dest.read_text()
+    assert secret not in text and secret not in exported.output and "**********" not in text
+    assert oct(dest.stat().st_mode & 0o777) == "0o600"
+    export = json.loads(text)
+    client = next(client for client in export["clients"] if client["clientId"] == client_id)
+    assert "secret" not in client and client["redirectUris"] == ["http://127.0.0.1:5000/callback"]
+    assert client_id in result["clients"] and result["removed_secrets"] >= 1
+    top_level = {"/" + name for name in group_names(keycloak)}
+    assert {group["path"] for group in export["groups"]} == top_level and top_level <= set(result["groups"])
+    assert result["mappers"] > 0 and result["keycloak_version"].startswith("26.")
+
+    assert module("keycloak_realm_export", f"{connection} realm={realm} dest={dest}")["changed"] is False
+
+
 def test_client_names_a_missing_default_scope(keycloak, connection, realm):
     client_id = unique_name("client")
     result = run_module(

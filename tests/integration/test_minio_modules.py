@@ -1,9 +1,10 @@
-"""minio_bucket, minio_policy and minio_user against the real MinIO of the local stack."""
+"""minio_bucket, minio_policy, minio_user and minio_mirror against the real MinIO of the local stack."""
 
 from __future__ import annotations
 
 import io
 import json
+import os
 import socket
 import time
 import uuid
@@ -411,3 +412,66 @@ def test_user_policies_and_status_drift_is_repaired(minio_admin, admin, policy_n
     assert removed.module_result["changed"] is True
     with pytest.raises(MinioAdminException):
         admin.user_info(user_name)
+
+
+# --- minio_mirror ---------------------------------------------------------------------------------------------
+
+@pytest.fixture
+def second_bucket(s3):
+    name = _unique("b")
+    yield name
+    remove_bucket(s3, name)
+
+
+def test_mirror_copies_a_bucket_down_and_up_and_a_second_run_copies_nothing(minio_admin, s3, bucket, second_bucket,
+                                                                            tmp_path):
+    s3.make_bucket(bucket)
+    s3.make_bucket(second_bucket)
+    # 6 MiB in 5 MiB parts: a multipart ETag, which is no MD5.
+    large = os.urandom(6 << 20)
+    objects = {"artifacts/1/run/artifacts/note.txt": b"note", "artifacts/1/run/artifacts/a b.txt": b"space",
+               "artifacts/1/run/model/large.bin": large}
+    for key, data in objects.items():
+        s3.put_object(bucket, key, io.BytesIO(data), len(data), part_size=5 << 20)
+    copy = tmp_path / "backup" / "objects"
+    (tmp_path / "backup").mkdir()
+
+    check = run(minio_admin, "minio_mirror", "--check", bucket=bucket, path=str(copy), direction="download")
+    assert check.returncode == 0, check.output
+    assert check.module_result["changed"] is True and check.module_result["copied_count"] == 3
+    assert not copy.exists()
+
+    down = run(minio_admin, "minio_mirror", bucket=bucket, path=str(copy), direction="download")
+    assert down.returncode == 0, down.output
+    assert down.module_result["copied_bytes"] == sum(len(data) for data in objects.values())
+    assert {key: (copy / key).read_bytes() for key in objects} == objects
+    assert {oct(path.stat().st_mode & 0o777) for path in copy.rglob("*")} == {"0o700", "0o600"}
+    again = run(minio_admin, "minio_mirror", bucket=bucket, path=str(copy), direction="download")
+    assert again.module_result["changed"] is False and again.module_result["copied_count"] == 0
+
+    up = run(minio_admin, "minio_mirror", bucket=second_bucket, path=str(copy), direction="upload")
+    assert up.returncode == 0, up.output
+    assert up.module_result["copied_count"] == 3
+    assert {key: s3.get_object(second_bucket, key).read() for key in objects} == objects
+    again = run(minio_admin, "minio_mirror", bucket=second_bucket, path=str(copy), direction="upload")
+    assert again.module_result["changed"] is False and again.module_result["copied_count"] == 0
+
+    # A changed file is copied again; an object the directory does not hold stays.
+    (copy / "artifacts/1/run/artifacts/note.txt").write_bytes(b"note v2")
+    s3.put_object(second_bucket, "artifacts/2/other.txt", io.BytesIO(b"other"), 5)
+    changed = run(minio_admin, "minio_mirror", bucket=second_bucket, path=str(copy), direction="upload")
+    assert changed.module_result["copied"] == ["artifacts/1/run/artifacts/note.txt"]
+    assert s3.get_object(second_bucket, "artifacts/1/run/artifacts/note.txt").read() == b"note v2"
+    assert s3.get_object(second_bucket, "artifacts/2/other.txt").read() == b"other"
+
+
+def test_mirror_refuses_a_key_that_cannot_be_a_file_before_copying_anything(minio_admin, s3, bucket, tmp_path):
+    s3.make_bucket(bucket)
+    s3.put_object(bucket, "a/note.txt", io.BytesIO(b"x"), 1)
+    s3.put_object(bucket, "folder/", io.BytesIO(b""), 0)
+    result = run(minio_admin, "minio_mirror", bucket=bucket, path=str(tmp_path / "objects"), direction="download")
+    assert result.returncode != 0
+    assert result.module_result["msg"] == (
+        "Object 'folder/' of bucket %s cannot be a file: it has an empty path segment (a leading, trailing or doubled "
+        "/); nothing was copied" % bucket)
+    assert not (tmp_path / "objects").exists()

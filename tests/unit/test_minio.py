@@ -1,4 +1,4 @@
-"""Pure logic of the MinIO modules: bucket names, endpoints, policy documents, user info."""
+"""Pure logic of the MinIO modules: bucket names, endpoints, policy documents, user info, mirrored keys."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from ansible_collections.mlops.mlflow.plugins.module_utils._minio import (
     without_anonymous_statements,
 )
 from ansible_collections.mlops.mlflow.plugins.modules.minio_bucket import wanted_tags
+from ansible_collections.mlops.mlflow.plugins.modules.minio_mirror import key_error, same_content
 from ansible_collections.mlops.mlflow.plugins.modules.minio_user import parse_user_info
 
 pytestmark = pytest.mark.unit
@@ -205,3 +206,36 @@ def test_wanted_tags(tags, current, managed_by, wanted):
 def test_wanted_tags_refuses_a_managed_by_tag_that_contradicts_managed_by():
     with pytest.raises(ValueError, match="tags sets managed-by=me while managed_by is mlops.mlflow"):
         wanted_tags({"managed-by": "me"}, {}, "mlops.mlflow")
+
+
+@pytest.mark.parametrize(
+    ("key", "reason"),
+    [
+        ("artifacts/1/abc/artifacts/note.txt", None),
+        ("a", None),
+        ("/etc/passwd", "empty path segment"),
+        ("folder/", "empty path segment"),
+        ("a//b", "empty path segment"),
+        ("a/../../b", ". or .. path segment"),
+        ("./a", ". or .. path segment"),
+    ],
+)
+def test_key_error(key, reason):
+    error = key_error(key)
+    assert (error is None) if reason is None else (reason in error)
+
+
+@pytest.mark.parametrize(
+    ("local", "remote", "same"),
+    [
+        ({"size": 3, "md5": "abc"}, {"size": 3, "etag": '"abc"'}, True),
+        ({"size": 3, "md5": "abc"}, {"size": 3, "etag": "abd"}, False),
+        ({"size": 3, "md5": "abc"}, {"size": 4, "etag": "abc"}, False),
+        # A multipart upload's ETag is no MD5: the size alone is compared.
+        ({"size": 3, "md5": "abc"}, {"size": 3, "etag": '"0f1e-2"'}, True),
+        (None, {"size": 3, "etag": "abc"}, False),
+        ({"size": 3, "md5": "abc"}, None, False),
+    ],
+)
+def test_same_content(local, remote, same):
+    assert same_content(local, remote) is same
