@@ -23,6 +23,7 @@ from urllib.parse import urlsplit
 from minio import Minio
 
 from benchmarks import stack, stats, workloads
+from tests.stack_layout import SERVER_STATE_DIR
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 BIN_DIR = Path(sys.executable).parent
@@ -392,7 +393,7 @@ def _raise_system_exit(signum, _frame):
 
 def benchmark(arguments):
     deadline = Deadline(arguments.max_minutes)
-    deployed_environment = stack.read_env_file(stack.SERVER_STATE_DIR / "mlflow.env")
+    deployed_environment = stack.read_env_file(SERVER_STATE_DIR / "mlflow.env")
     # A server that supervisord is (re)starting gets two minutes.
     stack.wait_for_http(f"{stack.DEPLOYED_URL}/health/ready", 120)
     results = {

@@ -19,7 +19,7 @@ import requests
 from psycopg2 import sql
 
 from tests.e2e.mlflow_web import WebLogin
-from tests.stack_layout import SECRETS_DIR, SERVER_STATE_DIR, SERVER_VENV, STATE_DIR
+from tests.stack_layout import SECRETS_DIR, SERVER_VENV, STATE_DIR
 
 DEPLOYED_URL = "http://127.0.0.1:5000"
 DEMO_USER = "demo-user"

@@ -80,12 +80,11 @@ def through_settling_gateway(call) -> requests.Response:
     request Traefik sends on its kept connection to one of them can still get a 502 (the race the pollers tolerate;
     the pod closed the connection without reading the request, so sending it again is safe): a few such answers are
     waited out, a second apart. Any other answer is returned as it is."""
-    for _ in range(GATEWAY_ATTEMPTS - 1):
-        answer = call()
-        if answer.status_code not in GATEWAY_STATUSES:
-            return answer
+    answer, attempts = call(), 1
+    while answer.status_code in GATEWAY_STATUSES and attempts < GATEWAY_ATTEMPTS:
         time.sleep(1)
-    return call()
+        answer, attempts = call(), attempts + 1
+    return answer
 
 
 def main() -> None:
