@@ -107,10 +107,8 @@ CONNECT_TIMEOUT = Unreachable(URLError(TimeoutError("timed out")))
 READ_TIMEOUT = Unreachable(TimeoutError("timed out"))
 CLOSED = Unreachable(RemoteDisconnected("Remote end closed connection without response"))
 CLOSED_IN_HANDSHAKE = Unreachable(URLError(ssl.SSLEOFError(8, "EOF occurred in violation of protocol (_ssl.c:1000)")))
-BAD_CERTIFICATE = Unreachable(
-    URLError(ssl.SSLCertVerificationError(1, "[SSL: CERTIFICATE_VERIFY_FAILED] certificate verify failed: "
-                                              "self-signed certificate (_ssl.c:1032)"))
-)
+UNTRUSTED = "[SSL: CERTIFICATE_VERIFY_FAILED] certificate verify failed: self-signed certificate (_ssl.c:1032)"
+BAD_CERTIFICATE = Unreachable(URLError(ssl.SSLCertVerificationError(1, UNTRUSTED)))
 BAD_PORT = Unreachable(ValueError("nonnumeric port: 'x'"))
 
 
