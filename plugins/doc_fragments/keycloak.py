@@ -42,15 +42,16 @@ options:
       - Mutually exclusive with O(auth_username).
     type: str
   validate_certs:
-    description: Verify Keycloak's TLS certificate.
+    description:
+      - Verify Keycloak's TLS certificate, against the certificate authorities that Python's C(ssl) module trusts on
+        the host that runs the module (the system's, or those of the E(SSL_CERT_FILE) and E(SSL_CERT_DIR) environment
+        variables).
     type: bool
     default: true
   connection_timeout:
     description: Seconds to wait for each answer of Keycloak before failing.
     type: int
     default: 10
-requirements:
-  - python-keycloak >= 7.1 on the host that runs the module
 notes:
   - Failures are reported in one line that names the cause (credentials refused, server unreachable,
     missing realm) without a traceback.

@@ -25,9 +25,7 @@ pytestmark = pytest.mark.harness
 # Top-level names the collection's modules and module_utils import (outside the standard library and Ansible), and
 # the distribution on PyPI that provides each. A new import fails the test until it is mapped here and declared.
 IMPORT_DISTRIBUTIONS = {
-    "keycloak": "python-keycloak",
     "minio": "minio",
-    "requests": "requests",
     "urllib3": "urllib3",
 }
 # What the modules of each collection in galaxy.yml's dependencies need, where the roles run them.

@@ -1,4 +1,5 @@
-"""The keycloak_* modules when Keycloak is briefly away, with input that cannot name a realm, and a URL without a port.
+"""The keycloak_* modules when Keycloak is briefly away, when their admin token expires, over TLS, with input that cannot
+name a realm, and a URL without a port.
 
 Keycloak's outages are played by a reverse proxy of the test's own on a loopback port, in front of the real Keycloak of
 the local stack: the shared Keycloak itself is never stopped.
@@ -7,9 +8,12 @@ the local stack: the shared Keycloak itself is never stopped.
 from __future__ import annotations
 
 import socket
+import ssl
+import subprocess
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
@@ -37,16 +41,22 @@ class RestartingKeycloak:
 
     The first connection is dropped unanswered (Keycloak stopping), then the port refuses connections for
     `down_seconds` (Keycloak starting), then requests reach the real Keycloak through a proxy that still answers the
-    first `busy` requests of `busy_method` on the admin API with 503 (the proxy's view of a backend not ready yet).
+    first `busy` requests of `busy_method` on the admin API with `busy_status` (503: the proxy's view of a backend not
+    ready yet). With `certificate` (its certificate and key files) the proxy speaks https.
     """
 
-    def __init__(self, upstream: str, down_seconds: float = 2.0, busy: int = 1, busy_method: str = "GET"):
+    def __init__(
+        self, upstream: str, down_seconds: float = 2.0, busy: int = 1, busy_method: str = "GET",
+        busy_status: int = 503, certificate: tuple[Path, Path] | None = None,
+    ):
         self.upstream = upstream.rstrip("/")
         self.port = _free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
+        self.url = f"{'https' if certificate else 'http'}://127.0.0.1:{self.port}"
         self.down_seconds = down_seconds
         self.busy_left = busy
         self.busy_method = busy_method
+        self.busy_status = busy_status
+        self.certificate = certificate
         self.dropped = 0
         self.answered_busy = 0
         self.requests: list[tuple[str, str]] = []
@@ -78,6 +88,10 @@ class RestartingKeycloak:
             return
         with ThreadingHTTPServer(("127.0.0.1", self.port), self._handler()) as server:
             server.timeout = 0.1
+            if self.certificate:
+                context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+                context.load_cert_chain(*self.certificate)
+                server.socket = context.wrap_socket(server.socket, server_side=True)
             while not self._stopping.is_set():
                 server.handle_request()
 
@@ -93,7 +107,7 @@ class RestartingKeycloak:
                 if self.command == proxy.busy_method and self.path.startswith("/admin/") and proxy.busy_left > 0:
                     proxy.busy_left -= 1
                     proxy.answered_busy += 1
-                    self._answer(503, {"Content-Type": "text/plain"}, b"Service Unavailable")
+                    self._answer(proxy.busy_status, {"Content-Type": "text/plain"}, b"Busy")
                     return
                 length = int(self.headers.get("Content-Length") or 0)
                 headers = {name: value for name, value in self.headers.items() if name.lower() not in ("host",)}
@@ -144,6 +158,55 @@ def test_a_module_rides_out_a_keycloak_restart(keycloak_admin):
     assert keycloak.answered_busy == 1, "the realm's read met the proxy's 503"
     assert keycloak.requests.count(("GET", "/admin/realms/master")) == 2, "the read was sent again, once"
     assert elapsed < 30
+
+
+def test_an_expired_admin_token_is_renewed_once(keycloak_admin):
+    # The proxy answers the first admin read 401, as Keycloak answers a token that expired during a long run.
+    with RestartingKeycloak(keycloak_admin.url, down_seconds=0, busy=1, busy_status=401) as keycloak:
+        result = run_module(
+            "mlops.mlflow.keycloak_realm", f"{_login(keycloak.url, keycloak_admin)} realm=master", "--check"
+        )
+    assert result.returncode == 0, result.output
+    assert result.module_result["changed"] is False
+    token = ("POST", f"/realms/{keycloak_admin.realm}/protocol/openid-connect/token")
+    assert keycloak.requests.count(token) == 2, "a second login after the 401"
+    assert keycloak.requests.count(("GET", "/admin/realms/master")) == 2, "the read was sent again, once"
+
+
+@pytest.fixture(scope="module")
+def self_signed(tmp_path_factory) -> tuple[Path, Path]:
+    """A certificate for 127.0.0.1 that no certificate authority signed, and its key."""
+    directory = tmp_path_factory.mktemp("tls")
+    certificate, key = directory / "cert.pem", directory / "key.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
+         "-keyout", key, "-out", certificate, "-days", "1", "-subj", "/CN=127.0.0.1",
+         "-addext", "subjectAltName=IP:127.0.0.1"],
+        check=True, capture_output=True,
+    )
+    return certificate, key
+
+
+def test_an_untrusted_certificate_fails_at_once_unless_validate_certs_is_off(keycloak_admin, self_signed):
+    with RestartingKeycloak(keycloak_admin.url, down_seconds=0, busy=0, certificate=self_signed) as keycloak:
+        login = f"{_login(keycloak.url, keycloak_admin)} realm=master"
+        started = time.monotonic()
+        checked = run_module("mlops.mlflow.keycloak_realm", login, "--check")
+        elapsed = time.monotonic() - started
+        unchecked = run_module("mlops.mlflow.keycloak_realm", f"{login} validate_certs=false", "--check")
+    assert checked.returncode != 0
+    message = checked.module_result["msg"]
+    assert message.startswith(
+        f"Keycloak at {keycloak.url} failed the TLS handshake ([SSL: CERTIFICATE_VERIFY_FAILED] certificate verify "
+        "failed: self-signed certificate"
+    ), message
+    assert message.endswith("): check its certificate, or validate_certs")
+    assert keycloak.dropped == 1, "the connection closed during the first handshake was tried again"
+    # Further attempts would have paused 1 + 2 + 4 s more.
+    assert elapsed < 6
+    assert unchecked.returncode == 0, unchecked.output
+    assert unchecked.module_result["changed"] is False
+    assert ("GET", "/admin/realms/master") in keycloak.requests
 
 
 def test_a_write_is_never_sent_twice(keycloak_admin, master):

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import ssl
+from http.client import RemoteDisconnected
+from urllib.error import URLError
+
 import pytest
-from keycloak.exceptions import KeycloakConnectionError, KeycloakPostError
-from requests.exceptions import ConnectionError as RequestsConnectionError
-from requests.exceptions import ConnectTimeout, SSLError
 
 from ansible_collections.mlops.mlflow.plugins.module_utils._keycloak import (
     RETRY_BUDGET,
+    Answer,
+    Unreachable,
     connection_error_message,
     differs,
     group_mapper_representation,
@@ -98,49 +101,41 @@ def test_another_login_failure_keeps_the_reason():
     assert "(HTTP 503: Service Unavailable)" in message
 
 
-def _wrapped(cause):
-    # python-keycloak raises its own error "from" the requests exception.
-    try:
-        try:
-            raise cause
-        except Exception as exc:
-            raise RuntimeError("Can't connect to server") from exc
-    except RuntimeError as wrapper:
-        return wrapper
+# What urllib raises: a URLError around what failed before the request went out, the error itself after.
+REFUSED = Unreachable(URLError(ConnectionRefusedError(111, "Connection refused")))
+CONNECT_TIMEOUT = Unreachable(URLError(TimeoutError("timed out")))
+READ_TIMEOUT = Unreachable(TimeoutError("timed out"))
+CLOSED = Unreachable(RemoteDisconnected("Remote end closed connection without response"))
+CLOSED_IN_HANDSHAKE = Unreachable(URLError(ssl.SSLEOFError(8, "EOF occurred in violation of protocol (_ssl.c:1000)")))
+UNTRUSTED = "[SSL: CERTIFICATE_VERIFY_FAILED] certificate verify failed: self-signed certificate (_ssl.c:1032)"
+BAD_CERTIFICATE = Unreachable(URLError(ssl.SSLCertVerificationError(1, UNTRUSTED)))
+BAD_PORT = Unreachable(ValueError("nonnumeric port: 'x'"))
 
 
 def test_a_refused_connection_is_named():
-    error = _wrapped(RequestsConnectionError("[Errno 111] Connection refused"))
-    assert connection_error_message(URL, 10, error) == (
+    assert connection_error_message(URL, 10, REFUSED) == (
         "Cannot reach Keycloak at http://127.0.0.1:8080 (connection refused): "
         "is it running, and is auth_keycloak_url right?"
     )
 
 
-def test_a_timeout_names_the_wait():
-    error = _wrapped(ConnectTimeout("Connection to 127.0.0.1 timed out. (connect timeout=3)"))
-    assert "(no answer within 3 s)" in connection_error_message(URL, 3, error)
+@pytest.mark.parametrize("timeout", [CONNECT_TIMEOUT, READ_TIMEOUT])
+def test_a_timeout_names_the_wait(timeout):
+    assert "(no answer within 3 s)" in connection_error_message(URL, 3, timeout)
+
+
+def test_a_closed_connection_keeps_its_reason():
+    assert "(Remote end closed connection without response)" in connection_error_message(URL, 10, CLOSED)
+
+
+def test_a_tls_failure_names_the_certificate_check():
+    assert connection_error_message("https://keycloak.example.com", 10, BAD_CERTIFICATE) == (
+        "Keycloak at https://keycloak.example.com failed the TLS handshake ([SSL: CERTIFICATE_VERIFY_FAILED] certificate "
+        "verify failed: self-signed certificate (_ssl.c:1032)): check its certificate, or validate_certs"
+    )
 
 
 # --- retries of reads -----------------------------------------------------------------------------------------------
-
-class Response:
-    """The part of a requests.Response that the retry logic looks at."""
-
-    def __init__(self, status_code):
-        self.status_code = status_code
-
-
-def _connection_error(cause):
-    """A KeycloakConnectionError raised "from" a requests exception, as python-keycloak raises it."""
-    try:
-        try:
-            raise cause
-        except Exception as exc:
-            raise KeycloakConnectionError("Can't connect to server") from exc
-    except KeycloakConnectionError as error:
-        return error
-
 
 class FakeTransport:
     """Answers each attempt with the next scripted outcome; its clock moves only when the retry logic sleeps."""
@@ -166,50 +161,48 @@ class FakeTransport:
 
 
 def test_a_read_is_tried_again_until_keycloak_is_back():
-    refused = _connection_error(RequestsConnectionError("[Errno 111] Connection refused"))
-    transport = FakeTransport(refused, Response(503), Response(502), Response(200))
-    assert transport.run().status_code == 200
+    transport = FakeTransport(REFUSED, Answer(503, b""), Answer(502, b""), Answer(200, b""))
+    assert transport.run().status == 200
     assert transport.attempts == 4
     assert transport.pauses == [0.5, 1, 2], "the pauses grow"
 
 
 def test_a_success_is_not_repeated():
-    transport = FakeTransport(Response(200))
-    assert transport.run().status_code == 200
+    transport = FakeTransport(Answer(200, b""))
+    assert transport.run().status == 200
     assert transport.attempts == 1 and transport.pauses == []
 
 
 @pytest.mark.parametrize("status", [400, 401, 403, 404, 409, 500])
 def test_a_client_error_or_a_server_bug_is_not_retried(status):
-    transport = FakeTransport(Response(status), Response(200))
-    assert transport.run().status_code == status
+    transport = FakeTransport(Answer(status, b""), Answer(200, b""))
+    assert transport.run().status == status
     assert transport.attempts == 1
 
 
-def test_a_tls_error_is_not_retried():
-    bad_certificate = _connection_error(SSLError("certificate verify failed"))
-    transport = FakeTransport(bad_certificate, Response(200))
-    assert transport.run() is bad_certificate
+@pytest.mark.parametrize("outcome", [BAD_CERTIFICATE, BAD_PORT])
+def test_a_tls_error_or_an_unusable_url_is_not_retried(outcome):
+    transport = FakeTransport(outcome, Answer(200, b""))
+    assert transport.run() is outcome
     assert transport.attempts == 1
 
 
-def test_a_login_answered_by_a_busy_proxy_is_retried_a_refused_one_is_not():
-    assert transient(KeycloakPostError("Service Unavailable", response_code=503))
-    assert not transient(KeycloakPostError("invalid_grant", response_code=401))
-    assert transient(_connection_error(ConnectTimeout("timed out")))
-    assert not transient(None), "a login that succeeded returns nothing"
+def test_lost_connections_and_busy_proxies_are_retried_refused_logins_are_not():
+    assert all(transient(outcome) for outcome in (REFUSED, CONNECT_TIMEOUT, READ_TIMEOUT, CLOSED, CLOSED_IN_HANDSHAKE))
+    assert transient(Answer(503, b"Service Unavailable"))
+    assert not transient(Answer(401, b'{"error":"invalid_client"}'))
+    assert not transient(Answer(200, b'{"access_token":"x"}'))
 
 
 def test_a_lasting_outage_ends_with_its_last_outcome_within_the_budget():
-    transport = FakeTransport(*[Response(503)] * 10)
-    assert transport.run().status_code == 503
+    transport = FakeTransport(*[Answer(503, b"")] * 10)
+    assert transport.run().status == 503
     assert transport.attempts == 5
     assert transport.now <= RETRY_BUDGET
 
 
 def test_slow_attempts_stop_the_retries_at_the_budget():
     # Each attempt waits for its timeout: a second one would start after the budget.
-    timeout = _connection_error(ConnectTimeout("timed out"))
-    transport = FakeTransport(*[timeout] * 10, attempt_seconds=RETRY_BUDGET)
-    assert transport.run() is timeout
+    transport = FakeTransport(*[CONNECT_TIMEOUT] * 10, attempt_seconds=RETRY_BUDGET)
+    assert transport.run() is CONNECT_TIMEOUT
     assert transport.attempts == 1
