@@ -10,6 +10,8 @@ URI resolves the way the server itself resolves it: its path below MLFLOW_ARTIFA
 (mlflow/server/handlers.py, _get_proxied_run_artifact_destination_path), deleted with the server's own S3 login.
 
 --dry-run deletes nothing and prints what would be deleted, chosen by `mlflow gc` itself.
+
+Ansible templates it into the chart's values, and the chart passes it through Helm's `tpl`: no template braces here.
 """
 
 import os
