@@ -43,8 +43,8 @@ def gc(*args: str):
     return result
 
 
-def test_gc_deletes_a_deleted_runs_artifacts_and_keeps_the_live_ones(gc_deployment, realm_user, mlflow_users,
-                                                                      minio_admin):
+def test_gc_deletes_a_deleted_runs_artifacts_and_keeps_the_live_ones(
+        gc_deployment, realm_user, mlflow_users, minio_admin):
     username, password = realm_user()
     mlflow_users.append(username)
     key = WebLogin(gc_deployment, username, password).create_default_key()
