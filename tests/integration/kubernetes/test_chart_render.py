@@ -118,6 +118,58 @@ def test_migration_job_runs_once_before_the_pods_with_no_secret_in_its_spec(rend
     assert "mlflow-db-migration" not in [c["name"] for c in rendered.pod.get("initContainers") or []]
 
 
+def gc_container_environment(rendered, container: dict) -> dict[str, str]:
+    """A container's env as the kubelet builds it (this one has no envFrom)."""
+    assert "envFrom" not in container
+    return {env["name"]: env["value"] if "value" in env else
+            rendered.secret_data(env["valueFrom"]["secretKeyRef"]["name"])[env["valueFrom"]["secretKeyRef"]["key"]]
+            for env in container["env"]}
+
+
+def test_gc_cronjob_runs_the_gc_program_with_the_servers_image_settings_and_s3_login(render):
+    rendered = render("tracking", False)
+    cronjob = rendered.named("CronJob", "tracking-gc")
+    assert cronjob["spec"]["schedule"] == "30 3 * * *" and cronjob["spec"]["timeZone"] == "Etc/UTC"
+    assert cronjob["spec"]["suspend"] is False and cronjob["spec"]["concurrencyPolicy"] == "Forbid"
+    job = cronjob["spec"]["jobTemplate"]["spec"]
+    pod = job["template"]["spec"]
+    (container,) = pod["containers"]
+    # The mlflow role's gc program, as it is in the collection; the age as the schedule's argument.
+    assert container["command"][:2] == ["python", "-c"]
+    assert container["command"][2] == (REPO_ROOT / "roles/mlflow/files/gc.py").read_text().rstrip("\n")
+    compile(container["command"][2], "gc", "exec")
+    assert container["args"] == ["--older-than", "30d"]
+    assert container["image"] == rendered.container["image"]
+    assert container["securityContext"]["readOnlyRootFilesystem"] and container["securityContext"]["runAsNonRoot"]
+    assert pod["restartPolicy"] == "Never" and pod["automountServiceAccountToken"] is False
+    # From the role's Secret only the database login and the S3 key; every other setting is the server's own.
+    secret_refs = {env["name"]: env["valueFrom"]["secretKeyRef"] for env in container["env"] if "valueFrom" in env}
+    assert secret_refs == {name: {"name": "tracking-settings", "key": name}
+                           for name in ("PGUSER", "PGPASSWORD", "AWS_SECRET_ACCESS_KEY")}
+    server, gc = rendered.environment(), gc_container_environment(rendered, container)
+    for name in ("MLFLOW_BACKEND_STORE_URI", "PGHOST", "PGPORT", "PGDATABASE", "PGUSER", "PGPASSWORD",
+                 "MLFLOW_ARTIFACTS_DESTINATION", "MLFLOW_S3_ENDPOINT_URL", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
+        assert gc[name] == server[name], name
+    assert {name: value for name, value in gc.items() if name not in secret_refs} == rendered.values["extraEnvVars"]
+    assert not {"OIDC_CLIENT_SECRET", "SECRET_KEY", "CACHE_REDIS_URL"} & set(gc)
+    assert not [value for value in SECRET_VALUES if value in yaml.safe_dump(cronjob)]
+    # The Service must not send traffic to gc's pod.
+    (service,) = rendered.kind("Service")
+    assert not service["spec"]["selector"].items() <= job["template"]["metadata"]["labels"].items()
+
+
+def test_gc_schedule_age_and_suspension_come_from_the_role_variables(helm, tmp_path):
+    settings = render_settings(helm, tmp_path, "tracking", False, chart_gc_enabled=False, chart_gc_schedule="@daily",
+                               chart_gc_older_than="7d12h")
+    result = run_render(settings)
+    assert result.returncode == 0, result.output[-4000:]
+    values = yaml.safe_load((tmp_path / "values.yaml").read_text())
+    (cronjob,) = [doc for doc in values["extraDeploy"] if doc["kind"] == "CronJob"]
+    assert cronjob["spec"]["suspend"] is True and cronjob["spec"]["schedule"] == "@daily"
+    assert cronjob["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"][0]["args"] == [
+        "--older-than", "7d12h"]
+
+
 def test_in_cluster_callers_and_the_public_origin_are_allowed_never_a_bare_wildcard(render):
     environment = render("tracking", False).environment()
     hosts = environment["MLFLOW_SERVER_ALLOWED_HOSTS"].split(",")
@@ -167,8 +219,13 @@ def test_render_mode_needs_neither_a_kubeconfig_nor_a_cluster(render):
             "chart_kubeconfig (/nonexistent/kubeconfig) is not a file: set it to the kubeconfig of the cluster, or "
             "leave it empty for the Kubernetes client's default (KUBECONFIG or ~/.kube/config).",
         ),
+        (
+            {"chart_gc_schedule": "daily"},
+            "chart_gc_schedule is 'daily': give a CronJob schedule, cron's five fields (minute hour day-of-month month "
+            "day-of-week, e.g. '30 3 * * *') or a macro such as @daily.",
+        ),
     ],
-    ids=["no-replica", "replicas-without-migration-job", "install-without-kubeconfig"],
+    ids=["no-replica", "replicas-without-migration-job", "install-without-kubeconfig", "gc-schedule"],
 )
 def test_a_bad_input_is_refused_naming_only_its_own_condition(settings, message):
     result = run_playbook(CHART_ALONE, "-e", json.dumps({"chart_mode": "render", **settings}), timeout=120)

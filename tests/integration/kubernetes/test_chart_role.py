@@ -23,6 +23,9 @@ import yaml
 from kubernetes import client
 
 from tests.ansible_runner import REPO_ROOT, run_playbook
+from tests.conftest import STATE_DIR
+from tests.e2e.mlflow_web import WebLogin
+from tests.gc_runs import bucket_client, delete_experiment, objects, record_runs, report, run_status
 
 pytestmark = pytest.mark.kubernetes
 
@@ -168,6 +171,53 @@ def test_render_mode_writes_values_and_manifests_without_secrets(deployed, tmp_p
             # The login name sits in the Secret beside its password, but is no secret.
             if key != "PGUSER":
                 assert value not in everything, f"the secret {key} is written in clear"
+
+
+def gc_on_the_cluster(namespace: str, secrets: dict, *args: str):
+    result = run_playbook("playbooks/gc.yml", "-e", f"chart_namespace={namespace}", "-e", "older_than=0s", *args,
+                          inventory=INVENTORY, timeout=900)
+    assert result.returncode == 0, result.output[-4000:]
+    for key, value in secrets["mlflow-settings"].items():
+        assert key == "PGUSER" or value not in result.output, f"the secret {key} is in gc.yml's output"
+    return result
+
+
+# The release shares the tracking database and the bucket with the local server (the test inventory links to the
+# local one's), so a user records runs there and the release's gc Job, in a pod of the real node with the built image
+# and the release's Secret, must delete the deleted run's objects through the node's relay to MinIO.
+def test_gc_playbook_runs_the_cronjobs_job_once_on_the_node(deployed, deployed_mlflow, kube_api, minio_admin):
+    namespace, _result, secrets = deployed
+    batch = client.BatchV1Api(kube_api)
+    assert batch.read_namespaced_cron_job("mlflow-gc", namespace).spec.suspend is False
+    password = (STATE_DIR / "secrets" / "keycloak_user_demo-user_password").read_text().strip()
+    login = WebLogin(deployed_mlflow, "demo-user", password)
+    key = login.create_named_key(f"gc-{uuid.uuid4().hex[:8]}")
+    try:
+        recorded = record_runs(deployed_mlflow, "demo-user", key["token"])
+        bucket = bucket_client(minio_admin.url, minio_admin.user, minio_admin.password)
+        live = objects(bucket, recorded["live_prefix"])
+        assert len(live) == 2 and len(objects(bucket, recorded["deleted_prefix"])) == 2
+
+        checked = gc_on_the_cluster(namespace, secrets, "--check")
+        assert checked.recap()["changed"] == 1
+        assert recorded["deleted_run"] in report(checked.output)["would_delete"]["runs"]
+        assert len(objects(bucket, recorded["deleted_prefix"])) == 2
+
+        collected = gc_on_the_cluster(namespace, secrets)
+        assert collected.recap()["changed"] == 1
+        assert recorded["deleted_run"] in report(collected.output)["deleted"]["runs"]
+        assert objects(bucket, recorded["deleted_prefix"]) == {}
+        assert run_status(deployed_mlflow, "demo-user", key["token"], recorded["deleted_run"]) == 404
+        assert objects(bucket, recorded["live_prefix"]) == live
+
+        again = gc_on_the_cluster(namespace, secrets)
+        assert again.recap()["changed"] == 0 and report(again.output)["deleted"]["count"] == 0
+        # Each one-off Job is deleted once its log is read.
+        assert [job.metadata.name for job in batch.list_namespaced_job(namespace).items
+                if job.metadata.name.startswith("mlflow-gc-")] == []
+        delete_experiment(deployed_mlflow, "demo-user", key["token"], recorded["experiment_id"])
+    finally:
+        login.delete_key(key["id"])
 
 
 # Runs after the tests above (file order): it removes their release.
