@@ -374,7 +374,8 @@ class ClientConverger:
 
     def load_scopes(self, wanted):
         """Read the realm's client scopes by name; fails naming any wanted scope that does not exist."""
-        self.scopes = {scope["name"]: scope for scope in self.api.request("GET", self.api.realm_path("client-scopes")) or []}
+        scopes = self.api.request("GET", self.api.realm_path("client-scopes")) or []
+        self.scopes = {scope["name"]: scope for scope in scopes}
         missing = sorted({name for name in wanted if name not in self.scopes})
         if missing:
             self.module.fail_json(
@@ -459,7 +460,8 @@ class ClientConverger:
         if current is None and exists:
             current_defaults = self.scope_names(after, "default-client-scopes")
 
-        scopes_changed = self.converge_scopes(after if exists else None, spec["default_client_scopes"], current_defaults)
+        wanted_scopes = spec["default_client_scopes"]
+        scopes_changed = self.converge_scopes(after if exists else None, wanted_scopes, current_defaults)
         defaults_after = sorted(set(current_defaults) | set(spec["default_client_scopes"]))
         before_view = dict(managed_view(current, desired), defaultClientScopes=current_defaults if current else [])
         after_view = dict(managed_view(after, desired), defaultClientScopes=defaults_after)
