@@ -353,6 +353,16 @@ def desired_client(params):
     return desired
 
 
+def as_read(client):
+    """The client as Keycloak returned it, an absent PKCE method read as none (""): Keycloak stores no empty attribute,
+    so a client without PKCE comes back without the attribute."""
+    if client is None:
+        return None
+    attributes = dict(client.get("attributes") or {})
+    attributes.setdefault("pkce.code.challenge.method", "")
+    return dict(client, attributes=attributes)
+
+
 def audience_mapper(audience):
     """The mapper that puts `audience` into the aud claim of the client's access tokens."""
     return audience_mapper_representation("%s-audience" % audience, audience, True, False)
@@ -443,7 +453,7 @@ class ClientConverger:
     def present(self, spec):
         """Converge one client; return its result (with the secret, which the caller drops unless asked for)."""
         desired = desired_client(spec)
-        current = self.api.find_client(spec["client_id"])
+        current = as_read(self.api.find_client(spec["client_id"]))
         current_defaults = self.scope_names(current, "default-client-scopes")
 
         # A new client gets its given secret with its creation. Keycloak keeps the secret when an update carries
@@ -495,7 +505,7 @@ class ClientConverger:
 
     def absent(self, spec):
         desired = desired_client(spec)
-        current = self.api.find_client(spec["client_id"])
+        current = as_read(self.api.find_client(spec["client_id"]))
         changed = self.api.delete(self.api.realm_path("clients"), current)
         return dict(changed=changed, client={}, diff=dict(before=managed_view(current, desired), after={}))
 

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import pytest
 
+from ansible_collections.mlops.mlflow.plugins.module_utils._keycloak import differs
 from ansible_collections.mlops.mlflow.plugins.modules.keycloak_oidc_client import (
     CLIENT_MUTUALLY_EXCLUSIVE,
     CLIENT_OPTIONS,
+    as_read,
     audience_mapper,
     desired_client,
     duplicates,
@@ -35,6 +37,16 @@ def test_a_login_client_has_no_service_account_and_leaves_omitted_settings_alone
     assert desired["serviceAccountsEnabled"] is False
     assert desired["redirectUris"] == ["https://m.example.com/callback"]
     assert "webOrigins" not in desired and "name" not in desired and "description" not in desired
+
+
+def test_a_client_read_without_pkce_matches_pkce_none_and_one_with_pkce_does_not():
+    none = desired_client(options(client_id="pipeline", pkce_method="none"))
+    # Keycloak stores no empty attribute: the client it returns has no pkce.code.challenge.method at all.
+    assert not differs(as_read({"clientId": "pipeline", "attributes": {"other": "1"}}), {"attributes": none["attributes"]})
+    assert not differs(as_read({"clientId": "pipeline"}), {"attributes": none["attributes"]})
+    with_pkce = as_read({"attributes": {"pkce.code.challenge.method": "S256"}})
+    assert differs(with_pkce, {"attributes": none["attributes"]})
+    assert as_read(None) is None
 
 
 def test_the_secret_is_never_part_of_the_compared_representation():
