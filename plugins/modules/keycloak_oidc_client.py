@@ -514,15 +514,15 @@ class ClientConverger:
 
 
 def main():
-    top_level = dict(CLIENT_OPTIONS, client_id=dict(type="str"))
+    options = dict(CLIENT_OPTIONS)
+    # At the top level client_id is not required: clients may name the clients instead.
+    options["client_id"] = dict(type="str")
+    options["clients"] = dict(
+        type="list", elements="dict", options=CLIENT_OPTIONS, mutually_exclusive=CLIENT_MUTUALLY_EXCLUSIVE
+    )
+    options["return_secret"] = dict(type="bool", default=False, no_log=False)
     module = AnsibleModule(
-        argument_spec=keycloak_argument_spec(
-            clients=dict(
-                type="list", elements="dict", options=CLIENT_OPTIONS, mutually_exclusive=CLIENT_MUTUALLY_EXCLUSIVE
-            ),
-            return_secret=dict(type="bool", default=False, no_log=False),
-            **top_level
-        ),
+        argument_spec=keycloak_argument_spec(**options),
         **keycloak_module_kwargs(
             required_one_of=[("client_id", "clients")],
             # With clients, each entry carries its own options.
