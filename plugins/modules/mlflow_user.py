@@ -15,7 +15,8 @@ description:
   - Deactivating revokes every session and deletes every access key of the user at once; their grants are kept, so
     that a reactivated user finds their permissions again. This is the offboarding step that removing a user from
     the Keycloak groups cannot do alone, since access keys are checked by MLflow, not Keycloak.
-  - A user who never logged in has no MLflow account; O(state=inactive) then changes nothing.
+  - A user who never logged in nor sent a token to MLflow has no MLflow account; O(state=inactive) then changes
+    nothing.
   - Logs in with HTTP Basic as an MLflow administrator and one of their access keys.
 author:
   - mlops.mlflow maintainers (@mlops-mlflow)

@@ -1,18 +1,19 @@
 """The user's whole journey on the deployed MLflow, over plain HTTP and the MLflow client (no mocks).
 
 Run by the Molecule scenarios local and kubernetes (extensions/molecule/shared/tasks/journey.yml) with an interpreter
-of the MLflow server's virtualenv. The playbook creates the second user (in mlflow-users, never logged in to MLflow)
+of the MLflow server's virtualenv. The playbook creates the second user (in mlflow-users, never used MLflow)
 and a test-only Keycloak client with direct access grants (another relying party of the realm), and deletes both
 afterwards. With --resolve the public host name of --mlflow-url reaches an address no resolver knows (a pod on the
 test cluster). MLflow's users are Keycloak user names (preferred_username). Checks, in order:
   1. the outsider's login is refused;
   2. the user logs in through Keycloak's form, creates an access key, and with HTTP Basic creates an experiment,
      logs params, metrics and an artifact, and registers a model version;
-  3. a JWT of the second user issued for MLflow (the mlflow client's code flow) is refused (401) while that user never
-     logged in, and one issued to the other client is refused (401): its audience is not MLflow;
+  3. a JWT of the second user issued for MLflow (the mlflow client's code flow) makes that user's account at its first
+     request, before any login (bearer provisioning, for pipelines), without access to the user's experiment (403);
+     the outsider's JWT issued for MLflow is refused (401): in no MLflow group, no account;
   4. the second user cannot read the user's experiment (403) until its owner grants READ, then can;
-  5. the second user's JWT issued for MLflow works as MLFLOW_TRACKING_TOKEN with the MLflow client; the other
-     client's JWT is still refused;
+  5. the second user's JWT issued for MLflow works as MLFLOW_TRACKING_TOKEN with the MLflow client; one issued to the
+     other client is refused (401): its audience is not MLflow;
   6. the admin sees every experiment;
   7. an anonymous API call gets 401, /health/ready is 200, /metrics counts the requests of every worker;
   8. a state-changing call with the public URL's Origin is served, from another origin refused (CORS origins).
@@ -68,7 +69,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--user", default="demo-user")
     parser.add_argument("--admin", default="demo-admin")
     parser.add_argument("--outsider", default="demo-outsider")
-    parser.add_argument("--second-user", required=True, help="a user in mlflow-users who never logged in to MLflow")
+    parser.add_argument("--second-user", required=True, help="a user in mlflow-users who never used MLflow")
     parser.add_argument("--second-password-file", required=True)
     parser.add_argument("--client-id", default="mlflow", help="MLflow's Keycloak client")
     parser.add_argument("--client-secret-file", required=True, help="holds the secret of MLflow's Keycloak client")
@@ -128,11 +129,12 @@ class Journey:
         check(key["token"].startswith("mlf_"), "the access key does not start with mlf_")
         return key["token"]
 
-    def mlflow_jwt(self) -> str:
-        """An access token of the second user issued for MLflow: the mlflow client's code flow, as MLflow does it."""
+    def mlflow_jwt(self, username: str = "", password: str = "") -> str:
+        """An access token issued for MLflow (the mlflow client's code flow, as MLflow does it), of the second user
+        unless another is given."""
         return code_flow_token(
             self.args.issuer, self.args.client_id, read_secret(self.args.client_secret_file),
-            f"{self.url}/callback", self.args.second_user, self.second_password,
+            f"{self.url}/callback", username or self.args.second_user, password or self.second_password,
         )
 
     def other_client_jwt(self) -> str:
@@ -158,7 +160,7 @@ class Journey:
         self.outsider_is_refused()
         owner_api, tracked = self.user_tracks_a_run()
         experiment_query = {"experiment_id": tracked["experiment_id"]}
-        self.jwt_is_refused_before_first_login()
+        self.jwt_makes_the_account_of_a_member_only(experiment_query)
         self.second_user_needs_a_grant(owner_api, experiment_query)
         self.jwt_works_after_login(tracked["experiment_id"])
         self.admin_sees_every_experiment()
@@ -213,9 +215,18 @@ class Journey:
         self.user_api = Api(self.url, basic=(self.user_account, user_key))
         return self.user_api, {**tracked, "content": content}
 
-    def jwt_is_refused_before_first_login(self) -> None:
-        Api(self.url, bearer=self.mlflow_jwt()).expect(401, "POST", "experiments/search", {"max_results": 1})
-        log(f"a JWT of {self.args.second_user} issued for MLflow is refused (401) while that user never logged in")
+    def jwt_makes_the_account_of_a_member_only(self, experiment_query: dict) -> None:
+        # OIDC_PROVISION_ON_BEARER_AUTH: the first request with a token meant for MLflow makes the account, with the
+        # same group gate as a login, so service accounts (which never log in) work.
+        member = Api(self.url, bearer=self.mlflow_jwt())
+        member.expect(200, "POST", "experiments/search", {"max_results": 1})
+        member.expect(403, "GET", "experiments/get", params=experiment_query)
+        log(f"a JWT of {self.args.second_user} issued for MLflow makes its account before any login; it cannot read "
+            f"{self.name} (403)")
+        outsider_password = read_secret(self.args.secrets_dir / f"keycloak_user_{self.args.outsider}_password")
+        outsider = self.mlflow_jwt(self.args.outsider, outsider_password)
+        Api(self.url, bearer=outsider).expect(401, "POST", "experiments/search", {"max_results": 1})
+        log(f"a JWT of {self.args.outsider} issued for MLflow is refused (401): in no MLflow group, no account")
 
     def second_user_needs_a_grant(self, owner_api: Api, experiment_query: dict) -> None:
         second = self.login(self.args.second_user, self.second_password)

@@ -263,6 +263,21 @@ def test_client_names_a_missing_default_scope(keycloak, connection, realm):
     assert find_client(keycloak, client_id) is None, "nothing is created when the input is wrong"
 
 
+def test_clients_listed_twice_or_with_one_clients_options_are_refused_before_any_change(keycloak, connection, realm):
+    client_id = unique_name("client")
+    # Module arguments as JSON: a list of dicts has no key=value form.
+    base = dict(option.split("=", 1) for option in connection.split()) | {"realm": realm}
+    twice = run_module("mlops.mlflow.keycloak_oidc_client",
+                       json.dumps(base | {"clients": [{"client_id": client_id}, {"client_id": client_id}]}))
+    assert twice.returncode != 0
+    assert twice.module_result["msg"] == f"Client(s) {client_id} are listed more than once in clients"
+    mixed = run_module("mlops.mlflow.keycloak_oidc_client",
+                       json.dumps(base | {"client_id": client_id, "clients": [{"client_id": client_id}]}))
+    assert mixed.returncode != 0
+    assert mixed.module_result["msg"] == "parameters are mutually exclusive: clients|client_id"
+    assert find_client(keycloak, client_id) is None
+
+
 def test_group_and_members(keycloak, connection, realm):
     base = f"{connection} realm={realm}"
     group = unique_name("group")

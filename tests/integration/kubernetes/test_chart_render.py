@@ -48,6 +48,16 @@ def test_workers_and_mlflow_logging_come_from_the_environment(render):
     assert environment["LOG_LEVEL"] == "WARNING"
 
 
+def test_bearer_provisioning_gets_the_public_issuer_and_mlflows_audience(render):
+    # mlflow-oidc-auth provisions an account from a Bearer token (service accounts never log in) only when both are
+    # pinned; the token's iss is Keycloak's public URL, the one browsers and pipelines reach.
+    environment = render("tracking", False).environment()
+    assert environment["OIDC_PROVISION_ON_BEARER_AUTH"] == "true"
+    assert environment["OIDC_TRUST_BEARER_GROUP_CLAIMS"] == "true"
+    assert environment["OIDC_ISSUER"] == "https://keycloak.render.test/realms/mlflow"
+    assert environment["OIDC_AUDIENCE"] == "mlflow"
+
+
 @pytest.mark.parametrize("service_monitor", [False, True], ids=["service-monitor-off", "service-monitor-on"])
 def test_prometheus_directory_is_one_writable_emptydir(render, service_monitor):
     rendered = render("tracking", service_monitor)
